@@ -1,0 +1,120 @@
+//! Accounts: registration rules, login, and the demo user of local mode.
+
+use mongodb::bson::DateTime;
+use serde::Serialize;
+
+use crate::auth::password;
+use crate::auth::token::{IssuedToken, Tokens};
+use crate::error::ApiError;
+use crate::store::{Store, User};
+use crate::time::rfc3339;
+
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=64;
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=1024;
+
+/// The account the original README documents; created in local mode only.
+pub const DEMO_USERNAME: &str = "testuser";
+pub const DEMO_PASSWORD: &str = "testpassword";
+
+#[derive(Debug, Serialize)]
+pub struct Account {
+    pub account_id: String,
+    pub username: String,
+    pub created_at: String,
+}
+
+/// Usernames are 3–64 of `[A-Za-z0-9_.-]` and case-sensitive; they are also the account id.
+pub fn validate_username(username: &str) -> Result<(), ApiError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !USERNAME_CHARS.contains(&username.chars().count()) || !username.chars().all(allowed) {
+        return Err(ApiError::invalid(
+            "username",
+            "must be 3-64 characters of letters, digits, '_', '.' or '-'",
+        ));
+    }
+    Ok(())
+}
+
+/// At least 8 characters; the upper bound only keeps hashing cost bounded.
+pub fn validate_password(password: &str) -> Result<(), ApiError> {
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        return Err(ApiError::invalid(
+            "password",
+            "must be between 8 and 1024 characters",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn register(store: &Store, username: &str, password: &str) -> Result<Account, ApiError> {
+    validate_username(username)?;
+    validate_password(password)?;
+    let user = User {
+        username: username.to_owned(),
+        password_hash: password::hash(password.to_owned()).await?,
+        created_at: DateTime::now(),
+    };
+    store.insert_user(&user).await?;
+    Ok(Account {
+        account_id: user.username.clone(),
+        created_at: rfc3339(user.created_at),
+        username: user.username,
+    })
+}
+
+/// A token for valid credentials. Unknown user and wrong password give the same 401 after the
+/// same amount of hashing work.
+pub async fn login(
+    store: &Store,
+    tokens: &Tokens,
+    username: &str,
+    password: &str,
+) -> Result<IssuedToken, ApiError> {
+    let user = store.find_user(username).await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(password.to_owned(), stored_hash).await {
+        return Err(ApiError::Unauthorized("Invalid credentials"));
+    }
+    tokens.issue(username)
+}
+
+/// Creates the demo account if it is missing (local mode only).
+pub async fn ensure_demo_user(store: &Store) -> Result<(), ApiError> {
+    match register(store, DEMO_USERNAME, DEMO_PASSWORD).await {
+        Ok(_) | Err(ApiError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_documented_rule() {
+        for ok in ["abc", "a.b-c_d", "User123", &"x".repeat(64)] {
+            assert!(validate_username(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "",
+            "has space",
+            "émile",
+            "a/b",
+            "$gt",
+            &"x".repeat(65),
+        ] {
+            let error = validate_username(bad).unwrap_err();
+            assert_eq!(error.status(), 422, "{bad}");
+            assert!(error.to_string().starts_with("username: "));
+        }
+    }
+
+    #[test]
+    fn passwords_need_eight_characters() {
+        assert!(validate_password("12345678").is_ok());
+        assert!(validate_password("ééééééé").is_err());
+        let error = validate_password("1234567").unwrap_err();
+        assert!(error.to_string().starts_with("password: "));
+    }
+}

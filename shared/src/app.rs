@@ -1,0 +1,56 @@
+//! What a process builds once at cold start and every request then shares.
+
+use lambda_http::Request;
+
+use crate::auth::token::Tokens;
+use crate::config::{self, Config, Mode, StartupError};
+use crate::error::ApiError;
+use crate::http::bearer_token;
+use crate::store::Store;
+
+pub struct App {
+    pub config: Config,
+    tokens: Tokens,
+    store: Store,
+}
+
+impl App {
+    pub async fn new(config: Config, jwt_secret: &[u8]) -> Result<Self, StartupError> {
+        let tokens = Tokens::new(jwt_secret, &config.jwt_issuer, config.token_ttl);
+        let store = Store::connect(&config).await?;
+        Ok(Self {
+            config,
+            tokens,
+            store,
+        })
+    }
+
+    /// Configuration from the environment; the JWT secret from there or from SSM.
+    pub async fn from_env(mode: Mode) -> Result<Self, StartupError> {
+        let config = Config::from_env(mode)?;
+        let secret = config::jwt_secret(mode).await?;
+        Self::new(config, &secret).await
+    }
+
+    /// Best effort at start-up: creates the indexes now so the first request need not. If
+    /// MongoDB is down, the first request that finds it up again does it instead.
+    pub async fn warm_up(&self) {
+        if let Err(error) = self.store.ready().await {
+            tracing::warn!(%error, "database not ready at start-up; will retry on first request");
+        }
+    }
+
+    /// The store, its indexes ensured.
+    pub async fn store(&self) -> Result<&Store, ApiError> {
+        self.store.ready().await
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The account id the request's bearer token speaks for.
+    pub fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
+        self.tokens.verify(bearer_token(request)?)
+    }
+}

@@ -1,0 +1,71 @@
+//! Password hashing with Argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane — the crate's
+//! defaults), run on the blocking pool so a hash never stalls other requests.
+
+use std::sync::LazyLock;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+
+use crate::error::ApiError;
+
+/// A hash of a random password nobody knows. Unknown usernames are verified against it so
+/// that "no such user" costs as much time as "wrong password" and the two cannot be told apart.
+static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let mut password = [0u8; 32];
+    // Without randomness any fixed input serves: nobody can log in as an unknown user anyway.
+    let _ = getrandom::fill(&mut password);
+    hash_now(&password).unwrap_or_default()
+});
+
+fn hash_now(password: &[u8]) -> Result<String, argon2::password_hash::Error> {
+    Ok(Argon2::default().hash_password(password)?.to_string())
+}
+
+/// Hashes a new password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+pub async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::Internal
+        })
+}
+
+/// Checks `password` against a stored hash, or against the decoy when the user does not exist.
+pub async fn verify(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let hash = stored.as_deref().unwrap_or(&DECOY_HASH);
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), hash)
+            .is_ok();
+        matches && stored.is_some()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let stored = hash("correct horse".into()).await.unwrap();
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify("correct horse".into(), Some(stored.clone())).await);
+        assert!(!verify("correct horsf".into(), Some(stored)).await);
+    }
+
+    #[tokio::test]
+    async fn unknown_users_never_verify() {
+        assert!(!verify(String::new(), None).await);
+        assert!(!verify("anything".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn the_same_password_hashes_differently_each_time() {
+        let a = hash("same password".into()).await.unwrap();
+        let b = hash("same password".into()).await.unwrap();
+        assert_ne!(a, b);
+    }
+}

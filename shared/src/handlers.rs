@@ -1,0 +1,59 @@
+//! One function per endpoint, each the same short path: parse → authenticate → domain → respond.
+//! Errors are returned as `ApiError`; `routes::Endpoint::handle` turns them into responses.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+
+use crate::accounts;
+use crate::app::App;
+use crate::chats;
+use crate::error::ApiError;
+use crate::http::{JsonBody, json, query_param};
+
+pub type Outcome = Result<Response<Body>, ApiError>;
+
+/// `POST /auth/register {username, password}` → 201 account.
+pub async fn register(app: &App, request: Request) -> Outcome {
+    let body = JsonBody::parse(&request)?;
+    let (username, password) = (body.string("username")?, body.string("password")?);
+    let account = accounts::register(app.store().await?, username, password).await?;
+    Ok(json(StatusCode::CREATED, &account))
+}
+
+/// `POST /auth/login {username, password}` → 200 bearer token.
+pub async fn login(app: &App, request: Request) -> Outcome {
+    let body = JsonBody::parse(&request)?;
+    let (username, password) = (body.string("username")?, body.string("password")?);
+    let token = accounts::login(app.store().await?, app.tokens(), username, password).await?;
+    Ok(json(StatusCode::OK, &token))
+}
+
+/// `POST /chats/create-chat {name}` → 201 chat.
+pub async fn create_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let body = JsonBody::parse(&request)?;
+    let chat = chats::create_chat(app.store().await?, &account, body.string("name")?).await?;
+    Ok(json(StatusCode::CREATED, &chat))
+}
+
+/// `GET /chats/get-chat?chat_id=ID` → 200 chat with its visible messages and direct branches.
+pub async fn get_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let chat_id = query_param(&request, "chat_id")?;
+    let chat = chats::get_chat(app.store().await?, &account, &chat_id).await?;
+    Ok(json(StatusCode::OK, &chat))
+}
+
+/// `POST /messages/add-message {chat_id, question, response}` → 201 message.
+pub async fn add_message(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let body = JsonBody::parse(&request)?;
+    let (chat_id, question, response) = (
+        body.string("chat_id")?,
+        body.string("question")?,
+        body.string("response")?,
+    );
+    let message =
+        chats::add_message(app.store().await?, &account, chat_id, question, response).await?;
+    Ok(json(StatusCode::CREATED, &message))
+}

@@ -1,0 +1,23 @@
+//! The body of every function's `main`: set up once per cold start, then serve invocations.
+
+use std::convert::Infallible;
+
+use lambda_http::service_fn;
+
+use crate::app::App;
+use crate::config::{Mode, StartupError};
+use crate::logging;
+use crate::routes::Endpoint;
+
+/// Builds the app (config, JWT secret, MongoDB client) once and hands `endpoint`'s handler to
+/// the Lambda runtime. Returns only on a startup error, which Lambda reports as an init failure.
+pub async fn run(endpoint: Endpoint) -> Result<(), StartupError> {
+    logging::init(true);
+    // Lives as long as the execution environment; leaking it lets every invocation borrow it.
+    let app: &'static App = Box::leak(Box::new(App::from_env(Mode::Lambda).await?));
+    app.warm_up().await;
+    lambda_http::run(service_fn(move |request| async move {
+        Ok::<_, Infallible>(endpoint.handle(app, request).await)
+    }))
+    .await
+}

@@ -1,0 +1,25 @@
+//! chat-backend's library: everything the Lambda functions and the local server share.
+//!
+//! A request flows one way: `routes` picks the handler, `handlers` parses and authenticates,
+//! `accounts` / `chats` apply the rules, `store` talks to MongoDB, and `error` turns any
+//! failure into a `{"detail": ...}` response.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod chats;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod lambda;
+pub mod local;
+pub mod logging;
+pub mod routes;
+pub mod store;
+pub mod time;
+
+pub use app::App;
+pub use config::{Config, Mode};
+pub use error::ApiError;
+pub use routes::Endpoint;

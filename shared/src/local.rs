@@ -1,0 +1,125 @@
+//! The local server: every route of the API on one port, served by the very handlers the
+//! Lambda functions run. It turns each HTTP request into the `lambda_http::Request` API
+//! Gateway would deliver (query parameters pre-parsed into the request extensions) and the
+//! handler's response back into HTTP.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::{Body, Request, RequestExt};
+use tokio::net::TcpListener;
+
+use crate::accounts;
+use crate::app::App;
+use crate::config::{Mode, StartupError};
+use crate::error::ApiError;
+use crate::http::MAX_BODY_BYTES;
+use crate::logging;
+use crate::routes::{self, Endpoint};
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// `local-api`: configure from the environment, create the demo user, serve until Ctrl-C.
+pub async fn run() -> Result<(), StartupError> {
+    logging::init(false);
+    let app = Arc::new(App::from_env(Mode::Local).await?);
+    app.warm_up().await;
+    match app.store().await {
+        Ok(store) => match accounts::ensure_demo_user(store).await {
+            Ok(()) => tracing::info!(
+                username = accounts::DEMO_USERNAME,
+                password = accounts::DEMO_PASSWORD,
+                "demo user ready"
+            ),
+            Err(error) => tracing::warn!(%error, "could not create the demo user"),
+        },
+        Err(error) => tracing::warn!(%error, "MongoDB is not reachable yet"),
+    }
+    let addr: SocketAddr = std::env::var("LOCAL_ADDR")
+        .unwrap_or_else(|_| DEFAULT_ADDR.into())
+        .parse()?;
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!("serving http://{addr}{}", routes::BASE_PATH);
+    tokio::select! {
+        result = serve(app, listener) => result?,
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+/// Serves HTTP/1.1 connections from `listener` until it fails.
+pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(connection) => connection,
+            // Out of file descriptors and the like: keep serving the connections we have.
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| respond(app.clone(), request));
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+}
+
+async fn respond(
+    app: Arc<App>,
+    request: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let response = match to_lambda_request(request).await {
+        Ok((endpoint, request)) => endpoint.handle(&app, request).await,
+        Err(error) => error.into_response(),
+    };
+    Ok(response.map(|body| Full::new(Bytes::copy_from_slice(body.as_ref()))))
+}
+
+/// The request as API Gateway would hand it to the function.
+async fn to_lambda_request(
+    request: hyper::Request<Incoming>,
+) -> Result<(Endpoint, Request), ApiError> {
+    let (parts, body) = request.into_parts();
+    let endpoint = routes::find(&parts.method, parts.uri.path())?;
+    // Reads one byte past the limit at most, so a huge upload costs no memory.
+    let bytes = Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<LengthLimitError>() {
+                ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+            } else {
+                ApiError::BadRequest("Could not read the request body".into())
+            }
+        })?
+        .to_bytes();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(error) => Body::Binary(error.into_bytes()),
+        }
+    };
+    let query: QueryMap = parts.uri.query().unwrap_or("").parse().unwrap_or_default();
+    let request = Request::from_parts(parts, body).with_query_string_parameters(query);
+    Ok((endpoint, request))
+}

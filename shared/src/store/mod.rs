@@ -1,0 +1,113 @@
+//! MongoDB access. Three collections:
+//! - `users`: one document per account, unique `username`.
+//! - `chats`: one document per chat *or branch* (a branch is a chat with a parent); unique
+//!   `chat_id`. Holds a `message_count` counter, which is the length of the visible history.
+//! - `messages`: one document per question/response pair, keyed by `(chat_id, position)`.
+//!   Messages are never embedded in chats, so a history is not bounded by the 16 MB document
+//!   limit, and never copied, so branching costs O(1) writes.
+
+mod chats;
+mod messages;
+mod users;
+
+pub use chats::{Chat, Segment};
+pub use messages::Message;
+pub use users::User;
+
+use mongodb::bson::doc;
+use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
+use mongodb::{Client, Collection, Database, IndexModel};
+use tokio::sync::OnceCell;
+
+use crate::config::{Config, StartupError};
+use crate::error::ApiError;
+
+pub struct Store {
+    client: Client,
+    db: Database,
+    /// Set once the indexes exist; until then every request tries to create them, so a
+    /// process that started while MongoDB was down heals by itself.
+    indexed: OnceCell<()>,
+}
+
+/// Acknowledged writes survive a crash of the primary: majority-replicated and journaled.
+pub(crate) fn durable() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
+}
+
+impl Store {
+    /// Builds the client (no I/O for `mongodb://` URIs; a DNS lookup for `mongodb+srv://`).
+    /// The driver connects lazily and reconnects by itself after an outage.
+    pub async fn connect(config: &Config) -> Result<Self, StartupError> {
+        let mut options = ClientOptions::parse(&config.mongodb_uri).await?;
+        options.app_name = Some("chat-backend".into());
+        options.server_selection_timeout = Some(config.db_timeout);
+        options.connect_timeout = Some(config.db_timeout);
+        options.write_concern = Some(durable());
+        let client = Client::with_options(options)?;
+        let db = client.database(&config.database);
+        Ok(Self {
+            client,
+            db,
+            indexed: OnceCell::new(),
+        })
+    }
+
+    /// The store, once its indexes are known to exist.
+    pub async fn ready(&self) -> Result<&Self, ApiError> {
+        self.indexed
+            .get_or_try_init(|| self.create_indexes())
+            .await?;
+        Ok(self)
+    }
+
+    /// Idempotent: creating an index that already exists is a no-op on the server.
+    async fn create_indexes(&self) -> Result<(), ApiError> {
+        let unique = || IndexOptions::builder().unique(true).build();
+        self.users()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "username": 1 })
+                    .options(unique())
+                    .build(),
+            )
+            .await?;
+        self.chats()
+            .create_indexes([
+                IndexModel::builder()
+                    .keys(doc! { "chat_id": 1 })
+                    .options(unique())
+                    .build(),
+                // A chat's direct branches, in creation order.
+                IndexModel::builder()
+                    .keys(doc! { "parent_chat_id": 1, "created_at": 1, "_id": 1 })
+                    .build(),
+            ])
+            .await?;
+        // Serves "messages of chat X up to position p, in order" and makes a position unique.
+        self.messages()
+            .create_index(
+                IndexModel::builder()
+                    .keys(doc! { "chat_id": 1, "position": 1 })
+                    .options(unique())
+                    .build(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn users(&self) -> Collection<User> {
+        self.db.collection("users")
+    }
+
+    fn chats(&self) -> Collection<Chat> {
+        self.db.collection("chats")
+    }
+
+    fn messages(&self) -> Collection<Message> {
+        self.db.collection("messages")
+    }
+}

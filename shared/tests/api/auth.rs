@@ -1,0 +1,312 @@
+//! Registering, logging in, and what a bad or missing token gets.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use mongodb::bson::Document;
+use serde_json::json;
+use shared::Endpoint;
+
+use crate::common::*;
+
+#[tokio::test]
+async fn a_user_registers_then_logs_in_and_the_token_works() {
+    let app = app().await;
+    let credentials = json!({"username": "alice.b-c_1", "password": "s3cret-password"});
+    let reply = post_json("/api/v1/auth/register", credentials.clone())
+        .send(&app, Endpoint::Register)
+        .await;
+    assert_eq!(reply.status, 201);
+    assert_eq!(reply.body["account_id"], "alice.b-c_1");
+    assert_eq!(reply.body["username"], "alice.b-c_1");
+    assert!(reply.body["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(reply.body.get("password_hash").is_none());
+
+    let reply = post_json("/api/v1/auth/login", credentials)
+        .send(&app, Endpoint::Login)
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["token_type"], "bearer");
+    assert_eq!(reply.body["expires_in"], 1800);
+    let token = reply.body["access_token"].as_str().unwrap();
+    assert_eq!(token.split('.').count(), 3);
+
+    let chat_id = create_chat(&app, token, "first").await;
+    assert_eq!(
+        get_chat(&app, token, &chat_id).await.body["account_id"],
+        "alice.b-c_1"
+    );
+}
+
+#[tokio::test]
+async fn passwords_are_stored_as_argon2id_hashes_only() {
+    let app = app().await;
+    let (username, _) = user(&app).await;
+    let users = mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .unwrap()
+        .database(&app.config.database)
+        .collection::<Document>("users");
+    let stored = users
+        .find_one(mongodb::bson::doc! {"username": &username})
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = stored.get_str("password_hash").unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!stored.to_string().contains("password123"));
+}
+
+#[tokio::test]
+async fn a_taken_username_is_409_and_the_first_account_keeps_its_password() {
+    let app = app().await;
+    let first = json!({"username": "bob", "password": "first-password"});
+    let second = json!({"username": "bob", "password": "other-password"});
+    assert_eq!(
+        post_json("/api/v1/auth/register", first.clone())
+            .send(&app, Endpoint::Register)
+            .await
+            .status,
+        201
+    );
+    let reply = post_json("/api/v1/auth/register", second.clone())
+        .send(&app, Endpoint::Register)
+        .await;
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.detail(), "Username already registered");
+    assert_eq!(
+        post_json("/api/v1/auth/login", first)
+            .send(&app, Endpoint::Login)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        post_json("/api/v1/auth/login", second)
+            .send(&app, Endpoint::Login)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_name_create_one_account() {
+    let app = app().await;
+    let attempts = (0..8).map(|i| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            post_json(
+                "/api/v1/auth/register",
+                json!({"username": "carol", "password": format!("password-{i}")}),
+            )
+            .send(&app, Endpoint::Register)
+            .await
+            .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.unwrap().as_u16());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409]);
+}
+
+#[tokio::test]
+async fn registration_input_is_validated_field_by_field() {
+    let app = app().await;
+    let cases = [
+        (
+            json!({"username": "ab", "password": "password123"}),
+            "username: ",
+        ),
+        (
+            json!({"username": "has space", "password": "password123"}),
+            "username: ",
+        ),
+        (
+            json!({"username": "x".repeat(65), "password": "password123"}),
+            "username: ",
+        ),
+        (
+            json!({"username": {"$gt": ""}, "password": "password123"}),
+            "username: must be a string",
+        ),
+        (
+            json!({"password": "password123"}),
+            "username: field required",
+        ),
+        (
+            json!({"username": "dave", "password": "short"}),
+            "password: ",
+        ),
+        (
+            json!({"username": "dave", "password": 12345678}),
+            "password: must be a string",
+        ),
+        (json!({"username": "dave"}), "password: field required"),
+        (
+            json!(["dave", "password123"]),
+            "body: must be a JSON object",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reply = post_json("/api/v1/auth/register", body.clone())
+            .send(&app, Endpoint::Register)
+            .await;
+        assert_eq!(reply.status, 422, "{body}");
+        assert!(
+            reply.detail().starts_with(expected),
+            "{body} → {}",
+            reply.detail()
+        );
+    }
+    // Nothing was created along the way.
+    let reply = post_json(
+        "/api/v1/auth/login",
+        json!({"username": "dave", "password": "password123"}),
+    )
+    .send(&app, Endpoint::Login)
+    .await;
+    assert_eq!(reply.status, 401);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_are_400_and_413() {
+    let app = app().await;
+    for endpoint in [Endpoint::Register, Endpoint::Login] {
+        let reply = post("/api/v1/auth/x", "{\"username\": \"eve\",")
+            .send(&app, endpoint)
+            .await;
+        assert_eq!(reply.status, 400);
+        assert!(reply.detail().starts_with("Malformed JSON"));
+        let huge = format!(
+            "{{\"username\": \"eve\", \"password\": \"{}\"}}",
+            "p".repeat(1 << 20)
+        );
+        let reply = post("/api/v1/auth/x", huge).send(&app, endpoint).await;
+        assert_eq!(reply.status, 413);
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_401() {
+    let app = app().await;
+    let (username, _) = user(&app).await;
+    let wrong_password = post_json(
+        "/api/v1/auth/login",
+        json!({"username": username, "password": "not-the-password"}),
+    )
+    .send(&app, Endpoint::Login)
+    .await;
+    let unknown_user = post_json(
+        "/api/v1/auth/login",
+        json!({"username": "nobody-here", "password": "password123"}),
+    )
+    .send(&app, Endpoint::Login)
+    .await;
+    for reply in [&wrong_password, &unknown_user] {
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.body, json!({"detail": "Invalid credentials"}));
+    }
+    assert_eq!(wrong_password.headers, unknown_user.headers);
+}
+
+fn sign(claims: serde_json::Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_protected_endpoint_refuses_bad_tokens_with_401_bearer() {
+    let app = app().await;
+    let (username, token) = user(&app).await;
+    let chat_id = create_chat(&app, &token, "mine").await;
+    let now = chrono::Utc::now().timestamp();
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let payload = base64_url(
+        json!({"sub": username, "iat": now, "exp": now + 600, "iss": "chat-backend"}).to_string(),
+    );
+    let bad_tokens = [
+        ("garbage", "garbage".to_string()),
+        ("tampered", tampered),
+        (
+            "expired",
+            sign(
+                json!({"sub": username, "iat": now - 7200, "exp": now - 3600, "iss": "chat-backend"}),
+                SECRET,
+            ),
+        ),
+        (
+            "wrong secret",
+            sign(
+                json!({"sub": username, "iat": now, "exp": now + 600, "iss": "chat-backend"}),
+                b"some-other-secret-some-other-secret!",
+            ),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{payload}.",
+                base64_url(r#"{"alg":"none","typ":"JWT"}"#.into())
+            ),
+        ),
+    ];
+    let calls = |token: Option<&str>| {
+        let with = |call: Call| match token {
+            Some(t) => call.token(t),
+            None => call,
+        };
+        [
+            (
+                with(post_json("/api/v1/chats/create-chat", json!({"name": "x"}))),
+                Endpoint::CreateChat,
+            ),
+            (
+                with(get("/api/v1/chats/get-chat", &[("chat_id", &chat_id)])),
+                Endpoint::GetChat,
+            ),
+            (
+                with(post_json(
+                    "/api/v1/messages/add-message",
+                    json!({"chat_id": chat_id, "question": "q", "response": "r"}),
+                )),
+                Endpoint::AddMessage,
+            ),
+        ]
+    };
+    for (call, endpoint) in calls(None) {
+        let reply = call.send(&app, endpoint).await;
+        assert_eq!(reply.status, 401, "{endpoint:?} without a token");
+        assert_eq!(reply.headers["www-authenticate"], "Bearer");
+        assert_eq!(reply.detail(), "Not authenticated");
+    }
+    for (case, bad) in &bad_tokens {
+        for (call, endpoint) in calls(Some(bad)) {
+            let reply = call.send(&app, endpoint).await;
+            assert_eq!(reply.status, 401, "{endpoint:?} with {case} token");
+            assert_eq!(reply.headers["www-authenticate"], "Bearer");
+            assert_eq!(reply.detail(), "Could not validate credentials");
+        }
+    }
+    for scheme in ["Basic dXNlcjpwYXNz", "Token abc"] {
+        let reply = get("/api/v1/chats/get-chat", &[("chat_id", &chat_id)])
+            .header(lambda_http::http::header::AUTHORIZATION, scheme)
+            .send(&app, Endpoint::GetChat)
+            .await;
+        assert_eq!(reply.status, 401, "{scheme}");
+    }
+    // None of the refused calls changed anything.
+    let chat = get_chat(&app, &token, &chat_id).await;
+    assert_eq!(chat.body["messages"], json!([]));
+}
+
+fn base64_url(text: String) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}

@@ -1,0 +1,182 @@
+//! Test helpers: a real MongoDB, an `App` on a database of its own, and requests built the way
+//! API Gateway delivers them.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use lambda_http::http::{HeaderMap, Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt};
+use serde_json::{Value, json};
+use shared::{App, Config, Endpoint};
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// `MONGODB_URI`, or a test MongoDB on port 27118 started by `scripts/mongo.sh` (so plain
+/// `cargo test` works; `scripts/test.sh` sets the variable and uses a throwaway instance).
+pub fn mongodb_uri() -> String {
+    static URI: OnceLock<String> = OnceLock::new();
+    URI.get_or_init(|| {
+        if let Ok(uri) = std::env::var("MONGODB_URI") {
+            return uri;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/mongo.sh");
+        let output = Command::new(script)
+            .arg("start")
+            .env("MONGO_PORT", "27118")
+            .output()
+            .expect("run scripts/mongo.sh");
+        assert!(
+            output.status.success(),
+            "scripts/mongo.sh start failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    })
+    .clone()
+}
+
+/// A database name no other test uses, so tests run in parallel.
+pub fn unique_database() -> String {
+    format!("test_{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+pub async fn app_with(config: Config) -> Arc<App> {
+    Arc::new(App::new(config, SECRET).await.expect("app"))
+}
+
+pub async fn app() -> Arc<App> {
+    app_with(Config::new(mongodb_uri(), unique_database())).await
+}
+
+/// What a handler answered, decoded.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn detail(&self) -> &str {
+        self.body["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no detail in {}", self.body))
+    }
+}
+
+/// Builds requests the way API Gateway hands them to a function.
+pub struct Call {
+    request: Request,
+}
+
+pub fn post(path: &str, body: impl Into<String>) -> Call {
+    let mut request = Request::new(Body::Text(body.into()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = path.parse().unwrap();
+    request
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    Call { request }
+}
+
+pub fn post_json(path: &str, body: Value) -> Call {
+    post(path, body.to_string())
+}
+
+pub fn get(path: &str, query: &[(&str, &str)]) -> Call {
+    let params: HashMap<String, String> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut request = Request::default().with_query_string_parameters(params);
+    *request.uri_mut() = path.parse().unwrap();
+    Call { request }
+}
+
+impl Call {
+    pub fn token(mut self, token: &str) -> Self {
+        self.request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        self
+    }
+
+    pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
+        self.request
+            .headers_mut()
+            .insert(name, value.parse().unwrap());
+        self
+    }
+
+    pub async fn send(self, app: &App, endpoint: Endpoint) -> Reply {
+        let response = endpoint.handle(app, self.request).await;
+        let (parts, body) = response.into_parts();
+        let body = serde_json::from_slice(body.as_ref()).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(body.as_ref())
+            )
+        });
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// Registers a fresh user and logs in: returns (username, token).
+pub async fn user(app: &App) -> (String, String) {
+    let username = format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let credentials = json!({"username": username, "password": "password123"});
+    let reply = post_json("/api/v1/auth/register", credentials.clone())
+        .send(app, Endpoint::Register)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply = post_json("/api/v1/auth/login", credentials)
+        .send(app, Endpoint::Login)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    (
+        username,
+        reply.body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn create_chat(app: &App, token: &str, name: &str) -> String {
+    let reply = post_json("/api/v1/chats/create-chat", json!({ "name": name }))
+        .token(token)
+        .send(app, Endpoint::CreateChat)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["chat_id"].as_str().unwrap().to_owned()
+}
+
+pub async fn add_message(app: &App, token: &str, chat_id: &str, question: &str) -> Reply {
+    post_json(
+        "/api/v1/messages/add-message",
+        json!({"chat_id": chat_id, "question": question, "response": format!("answer to {question}")}),
+    )
+    .token(token)
+    .send(app, Endpoint::AddMessage)
+    .await
+}
+
+pub async fn get_chat(app: &App, token: &str, chat_id: &str) -> Reply {
+    get("/api/v1/chats/get-chat", &[("chat_id", chat_id)])
+        .token(token)
+        .send(app, Endpoint::GetChat)
+        .await
+}
+
+/// The questions of a chat's visible history, in order.
+pub fn questions(chat: &Value) -> Vec<String> {
+    chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["question"].as_str().unwrap().to_owned())
+        .collect()
+}

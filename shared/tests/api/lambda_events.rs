@@ -1,0 +1,118 @@
+//! The handlers fed real API Gateway events, decoded by `lambda_http` exactly as in AWS.
+
+use serde_json::json;
+use shared::Endpoint;
+
+use crate::common::*;
+
+async fn invoke(app: &shared::App, endpoint: Endpoint, event: serde_json::Value) -> Reply {
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
+    let response = endpoint.handle(app, request).await;
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(response.body().as_ref()).unwrap(),
+    }
+}
+
+/// A REST API (v1) proxy event, as API Gateway sends it in production.
+fn rest_event(
+    method: &str,
+    path: &str,
+    query: serde_json::Value,
+    token: &str,
+    body: Option<String>,
+) -> serde_json::Value {
+    json!({
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Authorization": format!("Bearer {token}"), "Content-Type": "application/json"},
+        "multiValueHeaders": {"Authorization": [format!("Bearer {token}")], "Content-Type": ["application/json"]},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": null,
+        "pathParameters": null,
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "123456789012", "resourceId": "abc123", "stage": "v1", "requestId": "req-1",
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": "test"},
+            "resourcePath": path, "httpMethod": method, "apiId": "api123", "path": format!("/v1{path}"),
+            "protocol": "HTTP/1.1", "requestTimeEpoch": 1700000000000_i64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}
+
+#[tokio::test]
+async fn rest_api_events_reach_the_handlers_with_their_query_and_body() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let chat_id = create_chat(&app, &token, "via events").await;
+
+    let body =
+        json!({"chat_id": chat_id, "question": "from an event", "response": "ok"}).to_string();
+    let reply = invoke(
+        &app,
+        Endpoint::AddMessage,
+        rest_event(
+            "POST",
+            "/api/v1/messages/add-message",
+            json!(null),
+            &token,
+            Some(body),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+
+    let reply = invoke(
+        &app,
+        Endpoint::GetChat,
+        rest_event(
+            "GET",
+            "/api/v1/chats/get-chat",
+            json!({"chat_id": chat_id}),
+            &token,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(questions(&reply.body), ["from an event"]);
+
+    let reply = invoke(
+        &app,
+        Endpoint::GetChat,
+        rest_event("GET", "/api/v1/chats/get-chat", json!(null), &token, None),
+    )
+    .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.detail()),
+        (422, "chat_id: field required")
+    );
+}
+
+#[tokio::test]
+async fn http_api_v2_events_as_cargo_lambda_watch_sends_them_work_too() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let chat_id = create_chat(&app, &token, "v2").await;
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/api/v1/chats/get-chat",
+        "rawQueryString": format!("chat_id={chat_id}"),
+        "headers": {"authorization": format!("Bearer {token}")},
+        "queryStringParameters": {"chat_id": chat_id},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "localhost", "domainPrefix": "localhost",
+            "http": {"method": "GET", "path": "/api/v1/chats/get-chat", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "req-2", "routeKey": "$default", "stage": "$default", "time": "24/Nov/2026:12:00:00 +0000", "timeEpoch": 1700000000000_i64
+        },
+        "isBase64Encoded": false
+    });
+    let reply = invoke(&app, Endpoint::GetChat, event).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["chat_id"], chat_id.as_str());
+}

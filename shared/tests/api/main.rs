@@ -1,0 +1,10 @@
+//! Integration tests: every endpoint against a real MongoDB, through the handlers the Lambda
+//! functions run and through the local server over HTTP.
+
+mod auth;
+mod chats;
+mod common;
+mod concurrency;
+mod lambda_events;
+mod local_server;
+mod outage;
