@@ -36,8 +36,7 @@ pub async fn run() -> Result<(), StartupError> {
         Ok(store) => match accounts::ensure_demo_user(store).await {
             Ok(()) => tracing::info!(
                 username = accounts::DEMO_USERNAME,
-                password = accounts::DEMO_PASSWORD,
-                "demo user ready"
+                "demo user ready (password in the README)"
             ),
             Err(error) => tracing::warn!(%error, "could not create the demo user"),
         },
