@@ -1,4 +1,6 @@
-//! Chats and their messages as the API shows them, and the rules for creating and adding.
+//! Chats, branches and messages as the API shows them, and the rules for creating, adding,
+//! branching and switching branches. A branch is a chat with a parent: everything that works on
+//! a chat works on a branch.
 
 use serde::Serialize;
 
@@ -47,6 +49,26 @@ pub struct BranchView {
     pub created_from_message_index: Option<i64>,
     pub created_at: String,
     pub active: bool,
+}
+
+/// The answer to create-branch.
+#[derive(Debug, Serialize)]
+pub struct NewBranchView {
+    pub branch_id: String,
+    pub parent_chat_id: String,
+    pub root_chat_id: String,
+    pub name: String,
+    pub created_from_message_index: i64,
+    pub created_at: String,
+    pub active: bool,
+}
+
+/// The answer to set-active-branch.
+#[derive(Debug, Serialize)]
+pub struct ActiveBranchView {
+    pub message: &'static str,
+    pub chat_id: String,
+    pub active_branch_id: String,
 }
 
 impl From<Message> for MessageView {
@@ -173,6 +195,95 @@ pub async fn add_message(
         .await?
         .ok_or(CHAT_NOT_FOUND)?;
     Ok(message.into())
+}
+
+/// Branches `parent_chat_id` (a chat or a branch) after its message `message_index`, an index
+/// into the parent's whole visible history.
+pub async fn create_branch(
+    store: &Store,
+    account_id: &str,
+    parent_chat_id: &str,
+    message_index: i64,
+    name: &str,
+) -> Result<NewBranchView, ApiError> {
+    validate_name(name)?;
+    let parent = store
+        .find_chat(account_id, parent_chat_id)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)?;
+    // The counter only counts committed messages, so every index accepted here is readable.
+    let len = parent.message_count;
+    if !(0..len).contains(&message_index) {
+        let rule = match len {
+            0 => "the chat has no messages to branch from".to_owned(),
+            _ => format!("must be between 0 and {} for this chat", len - 1),
+        };
+        return Err(ApiError::invalid("message_index", rule));
+    }
+    let branch = Chat::new_branch(&parent, message_index, name);
+    store.insert_chat(&branch).await?;
+    Ok(NewBranchView {
+        branch_id: branch.chat_id,
+        parent_chat_id: parent.chat_id,
+        root_chat_id: branch.root_chat_id,
+        name: branch.name,
+        created_from_message_index: message_index,
+        created_at: rfc3339(branch.created_at),
+        active: false,
+    })
+}
+
+/// The direct branches of a chat or branch, oldest first.
+pub async fn get_branches(
+    store: &Store,
+    account_id: &str,
+    chat_id: &str,
+) -> Result<Vec<BranchView>, ApiError> {
+    let chat = store
+        .find_chat(account_id, chat_id)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)?;
+    let (branches, active_branch_id) =
+        tokio::try_join!(store.branches_of(&chat), store.active_branch_id(&chat))?;
+    Ok(branches
+        .into_iter()
+        .map(|b| BranchView::new(b, &active_branch_id))
+        .collect())
+}
+
+/// Makes `branch_id` — or, without one, `chat_id` itself — the active member of `chat_id`'s
+/// conversation tree. Other trees, including the caller's other chats, are untouched.
+pub async fn set_active_branch(
+    store: &Store,
+    account_id: &str,
+    chat_id: &str,
+    branch_id: Option<&str>,
+) -> Result<ActiveBranchView, ApiError> {
+    let chat = store
+        .find_chat(account_id, chat_id)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)?;
+    let active = match branch_id {
+        None => chat.chat_id.clone(),
+        Some(id) if id == chat.chat_id => chat.chat_id.clone(),
+        Some(id) => match store.find_chat(account_id, id).await? {
+            Some(target) if target.root_chat_id == chat.root_chat_id => target.chat_id,
+            _ => {
+                return Err(ApiError::invalid(
+                    "branch_id",
+                    "must be a chat or branch of the same conversation",
+                ));
+            }
+        },
+    };
+    store
+        .set_active_branch(account_id, &chat.root_chat_id, &active)
+        .await?;
+    Ok(ActiveBranchView {
+        message: "Active branch set successfully.",
+        chat_id: chat.chat_id,
+        active_branch_id: active,
+    })
 }
 
 #[cfg(test)]

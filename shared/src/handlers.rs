@@ -57,3 +57,46 @@ pub async fn add_message(app: &App, request: Request) -> Outcome {
         chats::add_message(app.store().await?, &account, chat_id, question, response).await?;
     Ok(json(StatusCode::CREATED, &message))
 }
+
+/// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 201 branch.
+pub async fn create_branch(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let body = JsonBody::parse(&request)?;
+    let (parent_chat_id, message_index, name) = (
+        body.string("parent_chat_id")?,
+        body.integer("message_index")?,
+        body.string("name")?,
+    );
+    let branch = chats::create_branch(
+        app.store().await?,
+        &account,
+        parent_chat_id,
+        message_index,
+        name,
+    )
+    .await?;
+    Ok(json(StatusCode::CREATED, &branch))
+}
+
+/// `GET /branches/get-branches?chat_id=ID` → 200 the direct branches of ID, oldest first.
+pub async fn get_branches(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let chat_id = query_param(&request, "chat_id")?;
+    let branches = chats::get_branches(app.store().await?, &account, &chat_id).await?;
+    Ok(json(StatusCode::OK, &branches))
+}
+
+/// `PUT /branches/set-active-branch?chat_id=ID [{branch_id}]` → 200. Without a body (or
+/// without `branch_id`), ID itself becomes active, as in the original service.
+pub async fn set_active_branch(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request)?;
+    let chat_id = query_param(&request, "chat_id")?;
+    let body = JsonBody::parse_optional(&request)?;
+    let branch_id = match &body {
+        Some(body) => body.optional_string("branch_id")?,
+        None => None,
+    };
+    let active =
+        chats::set_active_branch(app.store().await?, &account, &chat_id, branch_id).await?;
+    Ok(json(StatusCode::OK, &active))
+}

@@ -22,6 +22,9 @@ pub enum Endpoint {
     CreateChat,
     GetChat,
     AddMessage,
+    CreateBranch,
+    GetBranches,
+    SetActiveBranch,
 }
 
 pub struct Route {
@@ -62,6 +65,24 @@ pub const ROUTES: &[Route] = &[
         function: "add-message",
         method: Method::POST,
         path: "/api/v1/messages/add-message",
+    },
+    Route {
+        endpoint: Endpoint::CreateBranch,
+        function: "create-branch",
+        method: Method::POST,
+        path: "/api/v1/branches/create-branch",
+    },
+    Route {
+        endpoint: Endpoint::GetBranches,
+        function: "get-branches",
+        method: Method::GET,
+        path: "/api/v1/branches/get-branches",
+    },
+    Route {
+        endpoint: Endpoint::SetActiveBranch,
+        function: "set-active-branch",
+        method: Method::PUT,
+        path: "/api/v1/branches/set-active-branch",
     },
 ];
 
@@ -124,6 +145,9 @@ impl Endpoint {
             Self::CreateChat => handlers::create_chat(app, request).await,
             Self::GetChat => handlers::get_chat(app, request).await,
             Self::AddMessage => handlers::add_message(app, request).await,
+            Self::CreateBranch => handlers::create_branch(app, request).await,
+            Self::GetBranches => handlers::get_branches(app, request).await,
+            Self::SetActiveBranch => handlers::set_active_branch(app, request).await,
         }
     }
 }

@@ -59,6 +59,47 @@ impl Chat {
         }
     }
 
+    /// A branch of `parent` holding its first `message_index + 1` visible messages. Only the
+    /// description of that prefix is stored, never the messages: O(1) writes at any length.
+    pub fn new_branch(parent: &Chat, message_index: i64, name: &str) -> Self {
+        let chat_id = uuid::Uuid::new_v4().to_string();
+        Self {
+            id: ObjectId::new(),
+            account_id: parent.account_id.clone(),
+            name: name.to_owned(),
+            created_at: DateTime::now(),
+            root_chat_id: parent.root_chat_id.clone(),
+            parent_chat_id: Some(parent.chat_id.clone()),
+            created_from_message_index: Some(message_index),
+            lineage: parent.lineage_up_to(message_index),
+            message_count: message_index + 1,
+            active_branch_id: None,
+            chat_id,
+        }
+    }
+
+    /// Where this chat's visible messages `0..=upto` are stored, root first. The parent's own
+    /// messages start after its last inherited position, so an ancestor that already holds
+    /// `upto` ends the walk and nothing after it is referenced.
+    fn lineage_up_to(&self, upto: i64) -> Vec<Segment> {
+        let mut lineage = Vec::with_capacity(self.lineage.len() + 1);
+        for segment in &self.lineage {
+            if segment.upto >= upto {
+                lineage.push(Segment {
+                    chat_id: segment.chat_id.clone(),
+                    upto,
+                });
+                return lineage;
+            }
+            lineage.push(segment.clone());
+        }
+        lineage.push(Segment {
+            chat_id: self.chat_id.clone(),
+            upto,
+        });
+        lineage
+    }
+
     pub fn is_root(&self) -> bool {
         self.parent_chat_id.is_none()
     }
@@ -67,6 +108,23 @@ impl Chat {
 impl Store {
     pub async fn insert_chat(&self, chat: &Chat) -> Result<(), ApiError> {
         self.chats().insert_one(chat).await?;
+        Ok(())
+    }
+
+    /// Records `active_branch_id` as the active member of the tree rooted at `root_chat_id`.
+    /// One field on one document: exactly one member is active, and no other tree is touched.
+    pub async fn set_active_branch(
+        &self,
+        account_id: &str,
+        root_chat_id: &str,
+        active_branch_id: &str,
+    ) -> Result<(), ApiError> {
+        self.chats()
+            .update_one(
+                doc! { "chat_id": root_chat_id, "account_id": account_id },
+                doc! { "$set": { "active_branch_id": active_branch_id } },
+            )
+            .await?;
         Ok(())
     }
 
@@ -104,5 +162,62 @@ impl Store {
                 .and_then(|root| root.active_branch_id)
         };
         Ok(recorded.unwrap_or_else(|| chat.root_chat_id.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(chat_id: &str, upto: i64) -> Segment {
+        Segment {
+            chat_id: chat_id.into(),
+            upto,
+        }
+    }
+
+    fn branch_of(parent: &Chat, at: i64) -> Chat {
+        Chat::new_branch(parent, at, "b")
+    }
+
+    #[test]
+    fn a_branch_of_a_root_inherits_one_segment() {
+        let root = Chat::new_root("alice", "root");
+        let branch = branch_of(&root, 4);
+        assert_eq!(branch.lineage, [segment(&root.chat_id, 4)]);
+        assert_eq!(branch.message_count, 5);
+        assert_eq!(branch.root_chat_id, root.chat_id);
+        assert_eq!(
+            branch.parent_chat_id.as_deref(),
+            Some(root.chat_id.as_str())
+        );
+        assert_eq!(branch.active_branch_id, None);
+    }
+
+    #[test]
+    fn branching_inside_the_inherited_prefix_skips_the_parent() {
+        let root = Chat::new_root("alice", "root");
+        let child = branch_of(&root, 4);
+        let grandchild = branch_of(&child, 2);
+        assert_eq!(grandchild.lineage, [segment(&root.chat_id, 2)]);
+        let at_boundary = branch_of(&child, 4);
+        assert_eq!(at_boundary.lineage, [segment(&root.chat_id, 4)]);
+    }
+
+    #[test]
+    fn branching_past_the_prefix_adds_the_parent() {
+        let root = Chat::new_root("alice", "root");
+        let child = branch_of(&root, 4);
+        let grandchild = branch_of(&child, 7);
+        assert_eq!(
+            grandchild.lineage,
+            [segment(&root.chat_id, 4), segment(&child.chat_id, 7)]
+        );
+        let great = branch_of(&grandchild, 6);
+        assert_eq!(
+            great.lineage,
+            [segment(&root.chat_id, 4), segment(&child.chat_id, 6)]
+        );
+        assert_eq!(great.root_chat_id, root.chat_id);
     }
 }

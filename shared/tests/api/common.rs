@@ -85,16 +85,27 @@ pub fn post_json(path: &str, body: Value) -> Call {
 }
 
 pub fn get(path: &str, query: &[(&str, &str)]) -> Call {
-    let params: HashMap<String, String> = query
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut request = Request::default().with_query_string_parameters(params);
+    let mut request = Request::default();
     *request.uri_mut() = path.parse().unwrap();
-    Call { request }
+    Call { request }.query(query)
 }
 
 impl Call {
+    /// Query parameters, pre-parsed into the request as API Gateway delivers them.
+    pub fn query(mut self, query: &[(&str, &str)]) -> Self {
+        let params: HashMap<String, String> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.request = self.request.with_query_string_parameters(params);
+        self
+    }
+
+    pub fn method(mut self, method: Method) -> Self {
+        *self.request.method_mut() = method;
+        self
+    }
+
     pub fn token(mut self, token: &str) -> Self {
         self.request.headers_mut().insert(
             header::AUTHORIZATION,

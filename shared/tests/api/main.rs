@@ -2,6 +2,7 @@
 //! functions run and through the local server over HTTP.
 
 mod auth;
+mod branches;
 mod chats;
 mod common;
 mod concurrency;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Load-tests add-message on the local server with wrk (apt-get install wrk): once with every
+# request on one chat (all appends contend for one counter), once spread over 64 chats.
+# Usage: scripts/bench/add-message.sh [duration, default 20s] [connections, default 32]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+duration=${1:-20s}
+connections=${2:-32}
+api=http://127.0.0.1:3099/api/v1
+
+export MONGODB_URI=${MONGODB_URI:-$(scripts/mongo.sh start)}
+export MONGODB_DATABASE=bench_$(date +%s) JWT_SECRET=bench-secret-bench-secret-bench-secret LOCAL_ADDR=127.0.0.1:3099 RUST_LOG=warn
+cargo build --release -q -p local-api
+target/release/local-api &
+server=$!
+trap 'kill $server' EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "$api/" && break; sleep 0.1; done
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+TOKEN=$(curl -s -X POST "$api/auth/login" -d '{"username":"testuser","password":"testpassword"}' | json access_token)
+export TOKEN
+new_chat() { curl -s -X POST "$api/chats/create-chat" -H "Authorization: Bearer $TOKEN" -d '{"name":"bench"}' | json chat_id; }
+
+echo "== $(nproc) cores; wrk -t2 -c$connections -d$duration; one chat"
+CHATS=$(new_chat) wrk -t2 -c"$connections" -d"$duration" --latency -s scripts/bench/add-message.lua "$api/messages/add-message"
+
+chats=$(for _ in $(seq 1 64); do new_chat; done | paste -sd,)
+echo "== $(nproc) cores; wrk -t2 -c$connections -d$duration; 64 chats"
+CHATS=$chats wrk -t2 -c"$connections" -d"$duration" --latency -s scripts/bench/add-message.lua "$api/messages/add-message"
