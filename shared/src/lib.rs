@@ -23,3 +23,6 @@ pub use app::App;
 pub use config::{Config, Mode};
 pub use error::ApiError;
 pub use routes::Endpoint;
+
+/// Re-exported so tools build requests with exactly the version and features the handlers use.
+pub use lambda_http;
