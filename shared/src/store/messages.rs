@@ -29,8 +29,8 @@ impl Store {
     ///
     /// The counter increment and the insert commit together in one transaction, so positions
     /// are dense and unique however many clients append at once, and a crash never leaves a
-    /// gap. Concurrent appends to one chat conflict on the counter; the loser retries with
-    /// jittered backoff.
+    /// gap. Appends to one chat from different processes conflict on the counter; the loser
+    /// retries with jittered backoff.
     pub async fn append_message(
         &self,
         account_id: &str,
@@ -38,6 +38,7 @@ impl Store {
         question: &str,
         response: &str,
     ) -> Result<Option<Message>, ApiError> {
+        let _turn = self.append_turn(chat_id).await;
         let mut session = self.client.start_session().await?;
         let mut attempt: u32 = 0;
         loop {

@@ -17,7 +17,8 @@ pub use users::User;
 use mongodb::bson::doc;
 use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
-use tokio::sync::OnceCell;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use crate::config::{Config, StartupError};
 use crate::error::ApiError;
@@ -28,7 +29,13 @@ pub struct Store {
     /// Set once the indexes exist; until then every request tries to create them, so a
     /// process that started while MongoDB was down heals by itself.
     indexed: OnceCell<()>,
+    /// Appends to one chat are serial by nature (they share its counter). Within this process
+    /// they queue here, in arrival order, instead of letting their transactions conflict and
+    /// retry; across processes the transaction alone keeps them correct.
+    append_turns: Box<[Mutex<()>]>,
 }
+
+const APPEND_TURNS: usize = 64;
 
 /// Acknowledged writes survive a crash of the primary: majority-replicated and journaled.
 pub(crate) fn durable() -> WriteConcern {
@@ -53,6 +60,7 @@ impl Store {
             client,
             db,
             indexed: OnceCell::new(),
+            append_turns: (0..APPEND_TURNS).map(|_| Mutex::new(())).collect(),
         })
     }
 
@@ -97,6 +105,14 @@ impl Store {
             )
             .await?;
         Ok(())
+    }
+
+    /// Waits for this process's turn to append to `chat_id` (shared by chats whose ids hash
+    /// alike, which only costs them a little parallelism).
+    async fn append_turn(&self, chat_id: &str) -> MutexGuard<'_, ()> {
+        let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one(chat_id) as usize
+            % APPEND_TURNS;
+        self.append_turns[slot].lock().await
     }
 
     fn users(&self) -> Collection<User> {

@@ -4,19 +4,30 @@ use std::collections::BTreeSet;
 
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
+use shared::Config;
 
 use crate::common::*;
 
+/// 200 appends at once, spread over four apps on one database — four MongoDB clients, like four
+/// Lambda instances — so they contend both within a process and across processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_appends_to_one_chat_all_land_in_distinct_dense_positions() {
     const N: usize = 200;
     let app = app().await;
+    let mut instances = vec![app.clone()];
+    for _ in 1..4 {
+        instances.push(app_with(Config::new(mongodb_uri(), app.config.database.clone())).await);
+    }
     let (_, token) = user(&app).await;
     let chat_id = create_chat(&app, &token, "busy").await;
 
     let tasks: Vec<_> = (0..N)
         .map(|i| {
-            let (app, token, chat_id) = (app.clone(), token.clone(), chat_id.clone());
+            let (app, token, chat_id) = (
+                instances[i % instances.len()].clone(),
+                token.clone(),
+                chat_id.clone(),
+            );
             tokio::spawn(async move { add_message(&app, &token, &chat_id, &format!("q{i}")).await })
         })
         .collect();
