@@ -67,14 +67,22 @@ impl JsonBody {
         }
     }
 
-    /// A required integer field; `3.0`, `"3"` and `true` are refused.
+    /// A required integer field. `3.0` counts (JSON Schema and pydantic agree); `3.5`, `"3"`,
+    /// `true` and integers beyond ±2^53 written as floats do not.
     pub fn integer(&self, field: &'static str) -> Result<i64, ApiError> {
-        match self.get(field) {
-            None => Err(ApiError::invalid(field, "field required")),
-            Some(value) => value
-                .as_i64()
-                .ok_or_else(|| ApiError::invalid(field, "must be an integer")),
-        }
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: larger floats are not exact
+        let value = self
+            .get(field)
+            .ok_or_else(|| ApiError::invalid(field, "field required"))?;
+        value
+            .as_i64()
+            .or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| ApiError::invalid(field, "must be an integer"))
     }
 }
 
@@ -164,9 +172,14 @@ mod tests {
 
     #[test]
     fn fields_are_checked_for_presence_and_type() {
-        let body = JsonBody::parse(&request(r#"{"s": "x", "n": 3, "f": 3.5, "z": null}"#)).unwrap();
+        let body = JsonBody::parse(&request(
+            r#"{"s": "x", "n": 3, "f": 3.5, "w": 3.0, "big": 1e30, "z": null}"#,
+        ))
+        .unwrap();
         assert_eq!(body.string("s").unwrap(), "x");
         assert_eq!(body.integer("n").unwrap(), 3);
+        assert_eq!(body.integer("w").unwrap(), 3);
+        assert!(body.integer("big").is_err());
         assert_eq!(
             detail(body.string("n").unwrap_err()),
             (422, "n: must be a string".into())

@@ -9,3 +9,4 @@ mod concurrency;
 mod lambda_events;
 mod local_server;
 mod outage;
+mod route_tables;
