@@ -1,7 +1,7 @@
 //! The one error type of the API. Each variant knows its HTTP status; every response body is
 //! `{"detail": "..."}`, the shape FastAPI clients of the original service already parse.
 
-use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 use mongodb::error::{ErrorKind, WriteFailure};
 
@@ -22,8 +22,9 @@ pub enum ApiError {
     /// Unknown resource, or one that belongs to another account: the two are indistinguishable.
     #[error("{0}")]
     NotFound(&'static str),
+    /// A known path asked with the wrong method; carries the one it accepts.
     #[error("Method Not Allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(Method),
     #[error("{0}")]
     Conflict(&'static str),
     #[error("Request body too large (limit {limit} bytes)")]
@@ -50,7 +51,7 @@ impl ApiError {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -67,6 +68,11 @@ impl ApiError {
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::MethodNotAllowed(allow) => {
+                if let Ok(value) = HeaderValue::from_str(allow.as_str()) {
+                    headers.insert(header::ALLOW, value);
+                }
             }
             _ => {}
         }

@@ -39,10 +39,10 @@ impl JsonBody {
         }
     }
 
-    /// A body that may be absent: `None` when empty.
+    /// A body that may be absent: `None` when empty or JSON `null`.
     pub fn parse_optional(request: &Request) -> Result<Option<Self>, ApiError> {
         let bytes: &[u8] = request.body().as_ref();
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.iter().all(u8::is_ascii_whitespace) || bytes.trim_ascii() == b"null" {
             return Ok(None);
         }
         Self::parse(request).map(Some)

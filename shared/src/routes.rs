@@ -93,17 +93,16 @@ pub fn find(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
-    let mut known_path = false;
+    let mut allowed = None;
     for route in ROUTES.iter().filter(|r| r.path == path) {
-        known_path = true;
         if route.method == method {
             return Ok(route.endpoint);
         }
+        allowed = Some(route.method.clone());
     }
-    Err(if known_path {
-        ApiError::MethodNotAllowed
-    } else {
-        ApiError::NotFound("Not Found")
+    Err(match allowed {
+        Some(method) => ApiError::MethodNotAllowed(method),
+        None => ApiError::NotFound("Not Found"),
     })
 }
 

@@ -314,7 +314,14 @@ async fn one_member_of_a_tree_is_active_and_other_trees_are_untouched() {
             "{id}"
         );
     }
-    // A null branch_id means the same as no body; so does an empty object.
+    // A null branch_id means the same as no body; so do an empty object and a JSON null.
+    let reply = post("/api/v1/branches/set-active-branch", "null")
+        .method(Method::PUT)
+        .token(&token)
+        .query(&[("chat_id", &c)])
+        .send(&app, Endpoint::SetActiveBranch)
+        .await;
+    assert_eq!(reply.body["active_branch_id"], c.as_str());
     assert_eq!(
         set_active(&app, &token, &b, Some(json!({"branch_id": null})))
             .await
