@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::auth::password;
 use crate::auth::token::{IssuedToken, Tokens};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::store::{Store, User};
 use crate::time::rfc3339;
@@ -63,17 +64,33 @@ pub async fn register(store: &Store, username: &str, password: &str) -> Result<A
 }
 
 /// A token for valid credentials. Unknown user and wrong password give the same 401 after the
-/// same amount of hashing work.
+/// same amount of hashing work. After `max_failures` failures within `lockout`, the username
+/// answers 429 for the rest of that window without checking any password — the same for
+/// existing and unknown usernames, so the lock reveals nothing either.
 pub async fn login(
     store: &Store,
     tokens: &Tokens,
+    config: &Config,
     username: &str,
     password: &str,
 ) -> Result<IssuedToken, ApiError> {
-    let user = store.find_user(username).await?;
-    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let (user, failures) =
+        tokio::try_join!(store.find_user(username), store.login_failures(username))?;
+    if let Some(retry_after) = failures.as_ref().and_then(|f| f.locked_for()) {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    let stored_hash = user.map(|u| u.password_hash);
     if !password::verify(password.to_owned(), stored_hash).await {
+        // A name that breaks the username rule can never log in: nothing to protect or store.
+        if validate_username(username).is_ok() {
+            store
+                .record_login_failure(username, config.login_max_failures, config.login_lockout)
+                .await?;
+        }
         return Err(ApiError::Unauthorized("Invalid credentials"));
+    }
+    if failures.is_some() {
+        store.clear_login_failures(username).await?;
     }
     tokens.issue(username)
 }

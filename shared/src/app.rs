@@ -2,6 +2,7 @@
 
 use lambda_http::Request;
 
+use crate::auth::known_accounts::KnownAccounts;
 use crate::auth::token::Tokens;
 use crate::config::{self, Config, Mode, StartupError};
 use crate::error::ApiError;
@@ -11,6 +12,7 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     tokens: Tokens,
+    known_accounts: KnownAccounts,
     store: Store,
 }
 
@@ -19,6 +21,7 @@ impl App {
         let tokens = Tokens::new(jwt_secret, &config.jwt_issuer, config.token_ttl);
         let store = Store::connect(&config).await?;
         Ok(Self {
+            known_accounts: KnownAccounts::new(config.account_cache_ttl),
             config,
             tokens,
             store,
@@ -49,8 +52,15 @@ impl App {
         &self.tokens
     }
 
-    /// The account id the request's bearer token speaks for.
-    pub fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
-        self.tokens.verify(bearer_token(request)?)
+    /// The account id the request's bearer token speaks for; the account must still exist.
+    pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
+        let account = self.tokens.verify(bearer_token(request)?)?;
+        if !self.known_accounts.fresh(&account) {
+            if !self.store().await?.account_exists(&account).await? {
+                return Err(ApiError::Unauthorized("Could not validate credentials"));
+            }
+            self.known_accounts.remember(&account);
+        }
+        Ok(account)
     }
 }

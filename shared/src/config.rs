@@ -30,6 +30,13 @@ pub struct Config {
     pub db_timeout: Duration,
     /// Upper bound on any one request; past it the client gets 503 instead of a hung connection.
     pub request_timeout: Duration,
+    /// How long an account, once seen to exist, is trusted without asking the database again;
+    /// a deleted account's tokens stop working within this time (at once on a new instance).
+    pub account_cache_ttl: Duration,
+    /// Failed logins for one username before it is locked out...
+    pub login_max_failures: u32,
+    /// ...for this long; failures older than this are forgotten.
+    pub login_lockout: Duration,
 }
 
 impl Config {
@@ -42,6 +49,9 @@ impl Config {
             token_ttl: Duration::from_secs(30 * 60),
             db_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
+            account_cache_ttl: Duration::from_secs(60),
+            login_max_failures: 5,
+            login_lockout: Duration::from_secs(15 * 60),
         }
     }
 
@@ -53,9 +63,12 @@ impl Config {
         };
         let mut config = Self::new(uri, var_or("MONGODB_DATABASE", "chat_backend"));
         config.jwt_issuer = var_or("JWT_ISSUER", "chat-backend");
-        config.token_ttl = Duration::from_secs(number("JWT_TTL_SECONDS", 30 * 60)?);
-        config.db_timeout = Duration::from_millis(number("MONGODB_TIMEOUT_MS", 3000)?);
-        config.request_timeout = Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000)?);
+        config.token_ttl = Duration::from_secs(number("JWT_TTL_SECONDS", 30 * 60, 1)?);
+        config.db_timeout = Duration::from_millis(number("MONGODB_TIMEOUT_MS", 3000, 1)?);
+        config.request_timeout = Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000, 1)?);
+        config.account_cache_ttl = Duration::from_secs(number("ACCOUNT_CACHE_SECONDS", 60, 0)?);
+        config.login_max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5, 1)?)?;
+        config.login_lockout = Duration::from_secs(number("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1)?);
         Ok(config)
     }
 }
@@ -67,11 +80,11 @@ fn var_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-fn number(name: &str, default: u64) -> Result<u64, StartupError> {
+fn number(name: &str, default: u64, min: u64) -> Result<u64, StartupError> {
     match env::var(name) {
         Ok(v) if !v.trim().is_empty() => match v.trim().parse() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{name} must be a positive integer, got {v:?}").into()),
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!("{name} must be an integer of at least {min}, got {v:?}").into()),
         },
         _ => Ok(default),
     }

@@ -27,6 +27,9 @@ pub enum ApiError {
     MethodNotAllowed(Method),
     #[error("{0}")]
     Conflict(&'static str),
+    /// Too many failed logins for this username; it is locked for `retry_after` seconds.
+    #[error("Too many failed login attempts; try again in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     #[error("Request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     /// The database cannot be reached or did not answer in time; the client may retry.
@@ -53,6 +56,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -62,12 +66,15 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let mut response = crate::http::json(self.status(), &Detail::new(self.to_string()));
         let headers = response.headers_mut();
-        match self {
+        match &self {
             Self::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::TooManyRequests { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed(allow) => {
                 if let Ok(value) = HeaderValue::from_str(allow.as_str()) {

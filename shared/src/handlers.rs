@@ -24,13 +24,20 @@ pub async fn register(app: &App, request: Request) -> Outcome {
 pub async fn login(app: &App, request: Request) -> Outcome {
     let body = JsonBody::parse(&request)?;
     let (username, password) = (body.string("username")?, body.string("password")?);
-    let token = accounts::login(app.store().await?, app.tokens(), username, password).await?;
+    let token = accounts::login(
+        app.store().await?,
+        app.tokens(),
+        &app.config,
+        username,
+        password,
+    )
+    .await?;
     Ok(json(StatusCode::OK, &token))
 }
 
 /// `POST /chats/create-chat {name}` → 201 chat.
 pub async fn create_chat(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
     let chat = chats::create_chat(app.store().await?, &account, body.string("name")?).await?;
     Ok(json(StatusCode::CREATED, &chat))
@@ -38,7 +45,7 @@ pub async fn create_chat(app: &App, request: Request) -> Outcome {
 
 /// `GET /chats/get-chat?chat_id=ID` → 200 chat with its visible messages and direct branches.
 pub async fn get_chat(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let chat_id = query_param(&request, "chat_id")?;
     let chat = chats::get_chat(app.store().await?, &account, &chat_id).await?;
     Ok(json(StatusCode::OK, &chat))
@@ -46,7 +53,7 @@ pub async fn get_chat(app: &App, request: Request) -> Outcome {
 
 /// `POST /messages/add-message {chat_id, question, response}` → 201 message.
 pub async fn add_message(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
     let (chat_id, question, response) = (
         body.string("chat_id")?,
@@ -60,7 +67,7 @@ pub async fn add_message(app: &App, request: Request) -> Outcome {
 
 /// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 201 branch.
 pub async fn create_branch(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
     let (parent_chat_id, message_index, name) = (
         body.string("parent_chat_id")?,
@@ -80,7 +87,7 @@ pub async fn create_branch(app: &App, request: Request) -> Outcome {
 
 /// `GET /branches/get-branches?chat_id=ID` → 200 the direct branches of ID, oldest first.
 pub async fn get_branches(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let chat_id = query_param(&request, "chat_id")?;
     let branches = chats::get_branches(app.store().await?, &account, &chat_id).await?;
     Ok(json(StatusCode::OK, &branches))
@@ -89,7 +96,7 @@ pub async fn get_branches(app: &App, request: Request) -> Outcome {
 /// `PUT /branches/set-active-branch?chat_id=ID [{branch_id}]` → 200. Without a body (or
 /// without `branch_id`), ID itself becomes active, as in the original service.
 pub async fn set_active_branch(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request)?;
+    let account = app.authenticate(&request).await?;
     let chat_id = query_param(&request, "chat_id")?;
     let body = JsonBody::parse_optional(&request)?;
     let branch_id = match &body {

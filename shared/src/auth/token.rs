@@ -80,7 +80,8 @@ impl Tokens {
     pub fn verify(&self, token: &str) -> Result<String, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized("Could not validate credentials"))?;
-        if data.claims.sub.is_empty() {
+        // We sign with one key and never name it: a key id means the token is not ours.
+        if data.header.kid.is_some() || data.claims.sub.is_empty() {
             return Err(ApiError::Unauthorized("Could not validate credentials"));
         }
         Ok(data.claims.sub)
@@ -188,6 +189,20 @@ mod tests {
             let error = tokens().verify(&token).expect_err(case);
             assert_eq!(error.status(), 401, "{case}");
         }
+    }
+
+    #[test]
+    fn a_token_naming_a_key_id_is_refused() {
+        let t = now();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("other-key".into());
+        let token = jsonwebtoken::encode(
+            &header,
+            &json!({"sub": "alice", "iat": t, "exp": t + 60, "iss": "chat-backend"}),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(tokens().verify(&token).is_err());
     }
 
     #[test]

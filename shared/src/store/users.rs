@@ -28,4 +28,14 @@ impl Store {
     pub async fn find_user(&self, username: &str) -> Result<Option<User>, ApiError> {
         Ok(self.users().find_one(doc! { "username": username }).await?)
     }
+
+    pub async fn account_exists(&self, username: &str) -> Result<bool, ApiError> {
+        let found = self
+            .users()
+            .clone_with_type::<mongodb::bson::Document>()
+            .find_one(doc! { "username": username })
+            .projection(doc! { "_id": 1 })
+            .await?;
+        Ok(found.is_some())
+    }
 }

@@ -310,3 +310,147 @@ fn base64_url(text: String) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+#[tokio::test]
+async fn tokens_of_a_deleted_account_stop_working() {
+    let app = app().await;
+    let (username, token) = user(&app).await;
+    create_chat(&app, &token, "before").await;
+    mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .unwrap()
+        .database(&app.config.database)
+        .collection::<Document>("users")
+        .delete_one(mongodb::bson::doc! {"username": &username})
+        .await
+        .unwrap();
+    // A new instance (nothing cached) refuses the token at once…
+    let fresh = app_with(shared::Config::new(
+        mongodb_uri(),
+        app.config.database.clone(),
+    ))
+    .await;
+    let reply = post_json("/api/v1/chats/create-chat", json!({"name": "after"}))
+        .token(&token)
+        .send(&fresh, Endpoint::CreateChat)
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.detail()),
+        (401, "Could not validate credentials")
+    );
+    // …and so does one configured to trust nothing it has seen.
+    let mut config = shared::Config::new(mongodb_uri(), app.config.database.clone());
+    config.account_cache_ttl = std::time::Duration::ZERO;
+    let strict = app_with(config).await;
+    let reply = get("/api/v1/chats/get-chat", &[("chat_id", "x")])
+        .token(&token)
+        .send(&strict, Endpoint::GetChat)
+        .await;
+    assert_eq!(reply.status, 401);
+}
+
+#[tokio::test]
+async fn forged_token_headers_are_refused() {
+    let app = app().await;
+    let (username, _) = user(&app).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": username, "iat": now, "exp": now + 600, "iss": "chat-backend"});
+    let mut with_kid = Header::new(Algorithm::HS256);
+    with_kid.kid = Some("rotated-key-2".into());
+    let unknown_kid =
+        jsonwebtoken::encode(&with_kid, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+    // RS/HS confusion: claim RS256 but sign with HMAC over the (public) secret.
+    let header = base64_url(r#"{"alg":"RS256","typ":"JWT"}"#.into());
+    let payload = base64_url(claims.to_string());
+    let signature = {
+        let signed = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        signed.rsplit('.').next().unwrap().to_owned()
+    };
+    let confused = format!("{header}.{payload}.{signature}");
+    let huge = sign(
+        json!({"sub": username, "iat": now, "exp": now + 600, "iss": "chat-backend", "pad": "x".repeat(8000)}),
+        SECRET,
+    );
+    for (case, token) in [
+        ("unknown kid", unknown_kid),
+        ("RS256 confusion", confused),
+        ("huge", huge),
+    ] {
+        let reply = get("/api/v1/chats/get-chat", &[("chat_id", "x")])
+            .token(&token)
+            .send(&app, Endpoint::GetChat)
+            .await;
+        assert_eq!(reply.status, 401, "{case}");
+        assert_eq!(reply.headers["www-authenticate"], "Bearer", "{case}");
+    }
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_the_username_for_a_while() {
+    let mut config = shared::Config::new(mongodb_uri(), unique_database());
+    config.login_max_failures = 3;
+    config.login_lockout = std::time::Duration::from_secs(2);
+    let app = app_with(config).await;
+    let (victim, _) = user(&app).await;
+    let (bystander, _) = user(&app).await;
+    let login = |username: String, password: &'static str| {
+        let app = app.clone();
+        async move {
+            post_json(
+                "/api/v1/auth/login",
+                json!({"username": username, "password": password}),
+            )
+            .send(&app, Endpoint::Login)
+            .await
+        }
+    };
+
+    for _ in 0..3 {
+        assert_eq!(login(victim.clone(), "wrong-password").await.status, 401);
+    }
+    // Locked: even the right password is not checked, and the answer says when to retry.
+    let reply = login(victim.clone(), "password123").await;
+    assert_eq!(reply.status, 429);
+    assert!(
+        reply.detail().starts_with("Too many failed login attempts"),
+        "{}",
+        reply.detail()
+    );
+    let retry_after: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // Other accounts are unaffected; unknown usernames lock the same way, revealing nothing.
+    assert_eq!(login(bystander.clone(), "password123").await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(
+            login("nobody-at-all".into(), "wrong-password").await.status,
+            401
+        );
+    }
+    assert_eq!(
+        login("nobody-at-all".into(), "wrong-password").await.status,
+        429
+    );
+
+    // The lock lifts by itself; a success then clears the count.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(login(victim.clone(), "password123").await.status, 200);
+    for _ in 0..2 {
+        assert_eq!(login(victim.clone(), "wrong-password").await.status, 401);
+    }
+    assert_eq!(login(victim.clone(), "password123").await.status, 200);
+    assert_eq!(login(victim.clone(), "wrong-password").await.status, 401);
+    assert_eq!(
+        login(victim.clone(), "password123").await.status,
+        200,
+        "count restarted after success"
+    );
+}
