@@ -32,6 +32,10 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("Request body too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
+    /// Headers past API Gateway's limit. In AWS the gateway refuses them before any function
+    /// runs; the local server answers this itself so it behaves the same.
+    #[error("Request headers too large (limit {limit} bytes)")]
+    HeadersTooLarge { limit: usize },
     /// The database cannot be reached or did not answer in time; the client may retry.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -58,6 +62,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +169,16 @@ mod tests {
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
         assert_eq!(body(&response)["detail"], "Not authenticated");
+    }
+
+    #[test]
+    fn oversized_headers_are_431_naming_the_limit() {
+        let response = ApiError::HeadersTooLarge { limit: 10240 }.into_response();
+        assert_eq!(response.status(), 431);
+        assert_eq!(
+            body(&response)["detail"],
+            "Request headers too large (limit 10240 bytes)"
+        );
     }
 
     #[test]

@@ -27,6 +27,15 @@ use crate::routes::{self, Endpoint};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
+/// API Gateway refuses requests whose headers exceed 10 KiB before any function runs; the
+/// local server refuses them too, with the usual JSON body.
+const MAX_HEADER_BYTES: usize = 10 * 1024;
+
+/// hyper's limit on a connection's read buffer, past which it answers a request head with a
+/// bodiless 431 of its own. Far above `MAX_HEADER_BYTES`, so nearly every oversized head gets
+/// our JSON answer instead; it also bounds what one connection can make us hold.
+const MAX_BUFFER_BYTES: usize = 1024 * 1024;
+
 /// `local-api`: configure from the environment, create the demo user, serve until Ctrl-C.
 pub async fn run() -> Result<(), StartupError> {
     logging::init(false);
@@ -70,6 +79,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
         tokio::spawn(async move {
             let service = service_fn(move |request| respond(app.clone(), request));
             if let Err(error) = http1::Builder::new()
+                .max_buf_size(MAX_BUFFER_BYTES)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -95,6 +105,16 @@ async fn to_lambda_request(
     request: hyper::Request<Incoming>,
 ) -> Result<(Endpoint, Request), ApiError> {
     let (parts, body) = request.into_parts();
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        });
+    }
     let endpoint = routes::find(&parts.method, parts.uri.path())?;
     // Reads one byte past the limit at most, so a huge upload costs no memory.
     let bytes = Limited::new(body, MAX_BODY_BYTES)

@@ -6,6 +6,7 @@ mod branches;
 mod chats;
 mod common;
 mod concurrency;
+mod hostile;
 mod lambda_events;
 mod local_server;
 mod outage;
