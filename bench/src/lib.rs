@@ -62,6 +62,27 @@ impl Caller {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> Value {
+        let request = self.request(endpoint, query, body);
+        let response = endpoint.handle(&self.app, request).await;
+        let status = response.status();
+        let value: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
+        let route = endpoint.route();
+        assert!(
+            status.is_success(),
+            "{} {}: {status} {value}",
+            Method::as_str(&route.method),
+            route.path
+        );
+        value
+    }
+
+    /// The request `call` sends, as API Gateway would hand it over, with this user's token.
+    pub fn request(
+        &self,
+        endpoint: Endpoint,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Request {
         let route = endpoint.route();
         let params: HashMap<String, String> = query
             .iter()
@@ -77,16 +98,7 @@ impl Caller {
                 format!("Bearer {}", self.token).parse().unwrap(),
             );
         }
-        let response = endpoint.handle(&self.app, request).await;
-        let status = response.status();
-        let value: Value = serde_json::from_slice(response.body().as_ref()).expect("JSON body");
-        assert!(
-            status.is_success(),
-            "{} {}: {status} {value}",
-            Method::as_str(&route.method),
-            route.path
-        );
-        value
+        request
     }
 
     pub async fn create_chat(&self, name: &str) -> String {
@@ -119,8 +131,11 @@ pub async fn timed<T>(work: impl Future<Output = T>) -> (T, Duration) {
 
 /// Median, 90th percentile, in milliseconds.
 pub fn summary(samples: &mut [Duration]) -> (f64, f64) {
+    (percentile(samples, 0.5), percentile(samples, 0.9))
+}
+
+/// The `q`-quantile (0.5 = median), in milliseconds; sorts `samples`.
+pub fn percentile(samples: &mut [Duration], q: f64) -> f64 {
     samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
-    (at(0.5), at(0.9))
+    samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
 }
