@@ -20,7 +20,11 @@ use shared::lambda_http::{Body, Request, RequestExt};
 use shared::{accounts, chats, routes};
 
 static TOKENS: LazyLock<Tokens> = LazyLock::new(|| {
-    Tokens::new(b"fuzz-secret-fuzz-secret-fuzz-secret!", "chat-backend", Duration::from_secs(60))
+    Tokens::new(
+        b"fuzz-secret-fuzz-secret-fuzz-secret!",
+        "chat-backend",
+        Duration::from_secs(60),
+    )
 });
 
 /// Every error must render as a JSON client error.
@@ -63,7 +67,15 @@ fuzz_target!(|data: &[u8]| {
     let Some(body) = check(JsonBody::parse(&request)) else {
         return;
     };
-    for field in ["username", "password", "name", "chat_id", "question", "response", "parent_chat_id"] {
+    for field in [
+        "username",
+        "password",
+        "name",
+        "chat_id",
+        "question",
+        "response",
+        "parent_chat_id",
+    ] {
         check(body.string(field));
     }
     check(body.optional_string("branch_id"));
