@@ -64,9 +64,10 @@ pub async fn register(store: &Store, username: &str, password: &str) -> Result<A
 }
 
 /// A token for valid credentials. Unknown user and wrong password give the same 401 after the
-/// same amount of hashing work. After `max_failures` failures within `lockout`, the username
-/// answers 429 for the rest of that window without checking any password — the same for
-/// existing and unknown usernames, so the lock reveals nothing either.
+/// same amount of hashing work. Every attempt on a well-formed username is counted before the
+/// password is checked; past `login_max_failures` attempts without a success, the username
+/// answers 429 without checking any password until its window ends — the same for existing and
+/// unknown usernames, so the lock reveals nothing either.
 pub async fn login(
     store: &Store,
     tokens: &Tokens,
@@ -74,23 +75,27 @@ pub async fn login(
     username: &str,
     password: &str,
 ) -> Result<IssuedToken, ApiError> {
-    let (user, failures) =
-        tokio::try_join!(store.find_user(username), store.login_failures(username))?;
-    if let Some(retry_after) = failures.as_ref().and_then(|f| f.locked_for()) {
+    // A name that breaks the username rule can never log in: nothing to protect or count.
+    let counted = validate_username(username).is_ok();
+    let count = async {
+        match counted {
+            true => {
+                let (max, window) = (config.login_max_failures, config.login_lockout);
+                store.count_login_attempt(username, max, window).await
+            }
+            false => Ok(None),
+        }
+    };
+    let (refused, user) = tokio::try_join!(count, store.find_user(username))?;
+    if let Some(retry_after) = refused {
         return Err(ApiError::TooManyRequests { retry_after });
     }
     let stored_hash = user.map(|u| u.password_hash);
     if !password::verify(password.to_owned(), stored_hash).await {
-        // A name that breaks the username rule can never log in: nothing to protect or store.
-        if validate_username(username).is_ok() {
-            store
-                .record_login_failure(username, config.login_max_failures, config.login_lockout)
-                .await?;
-        }
         return Err(ApiError::Unauthorized("Invalid credentials"));
     }
-    if failures.is_some() {
-        store.clear_login_failures(username).await?;
+    if counted {
+        store.clear_login_attempts(username).await?;
     }
     tokens.issue(username)
 }

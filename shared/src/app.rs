@@ -52,15 +52,25 @@ impl App {
         &self.tokens
     }
 
-    /// The account id the request's bearer token speaks for; the account must still exist.
+    /// The account id the request's bearer token speaks for. The account must still exist, and
+    /// the token must not be older than it: a token of a deleted account whose username was
+    /// registered again belongs to someone else.
     pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
-        let account = self.tokens.verify(bearer_token(request)?)?;
-        if !self.known_accounts.fresh(&account) {
-            if !self.store().await?.account_exists(&account).await? {
-                return Err(ApiError::Unauthorized("Could not validate credentials"));
+        const REFUSED: ApiError = ApiError::Unauthorized("Could not validate credentials");
+        let bearer = self.tokens.verify(bearer_token(request)?)?;
+        let created_at = match self.known_accounts.created_at(&bearer.account_id) {
+            Some(created_at) => created_at,
+            None => {
+                let store = self.store().await?;
+                let created = store.account_created_at(&bearer.account_id).await?;
+                let created_at = created.ok_or(REFUSED)?.timestamp_millis().div_euclid(1000);
+                self.known_accounts.remember(&bearer.account_id, created_at);
+                created_at
             }
-            self.known_accounts.remember(&account);
+        };
+        if bearer.issued_at < created_at {
+            return Err(REFUSED);
         }
-        Ok(account)
+        Ok(bearer.account_id)
     }
 }

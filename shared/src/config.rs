@@ -67,7 +67,8 @@ impl Config {
         config.db_timeout = Duration::from_millis(number("MONGODB_TIMEOUT_MS", 3000, 1)?);
         config.request_timeout = Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000, 1)?);
         config.account_cache_ttl = Duration::from_secs(number("ACCOUNT_CACHE_SECONDS", 60, 0)?);
-        config.login_max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5, 1)?)?;
+        config.login_max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5, 1)?)
+            .map_err(|_| "LOGIN_MAX_FAILURES is too large")?;
         config.login_lockout = Duration::from_secs(number("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1)?);
         Ok(config)
     }

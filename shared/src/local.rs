@@ -27,8 +27,8 @@ use crate::routes::{self, Endpoint};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
-/// API Gateway refuses requests whose headers exceed 10 KiB before any function runs; the
-/// local server refuses them too, with the usual JSON body.
+/// API Gateway refuses requests whose request line and headers together exceed 10 KiB before
+/// any function runs; the local server refuses them too, with the usual JSON body.
 const MAX_HEADER_BYTES: usize = 10 * 1024;
 
 /// hyper's limit on a connection's read buffer, past which it answers a request head with a
@@ -39,6 +39,7 @@ const MAX_BUFFER_BYTES: usize = 1024 * 1024;
 /// `local-api`: configure from the environment, create the demo user, serve until Ctrl-C.
 pub async fn run() -> Result<(), StartupError> {
     logging::init(false);
+    crate::auth::password::return_large_blocks_to_the_os();
     let app = Arc::new(App::from_env(Mode::Local).await?);
     app.warm_up().await;
     match app.store().await {
@@ -105,12 +106,13 @@ async fn to_lambda_request(
     request: hyper::Request<Incoming>,
 ) -> Result<(Endpoint, Request), ApiError> {
     let (parts, body) = request.into_parts();
+    let request_line = parts.uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     let header_bytes: usize = parts
         .headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    if header_bytes > MAX_HEADER_BYTES {
+    if request_line + header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::HeadersTooLarge {
             limit: MAX_HEADER_BYTES,
         });

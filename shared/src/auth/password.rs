@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane — the crate's
 //! defaults), run on the blocking pool so a hash never stalls other requests.
 
-use std::sync::{LazyLock, Once};
+use std::sync::{Arc, LazyLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
@@ -10,22 +10,31 @@ use crate::error::ApiError;
 
 /// Hashes run at most one per core at a time. They are CPU-bound, so more in parallel would not
 /// finish sooner, and each holds 19 MiB: a flood of logins must queue, not exhaust memory.
-static HASHING: LazyLock<Semaphore> =
-    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ))
+});
 
-/// Runs one hash on the blocking pool once a core is free for it.
+/// Runs one hash on the blocking pool once a core is free for it. The permit travels with the
+/// hash: a request that times out or is dropped does not free the core before its hash ends.
 async fn run_hash<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    static RETURN_MEMORY: Once = Once::new();
-    RETURN_MEMORY.call_once(return_large_blocks_to_the_os);
-    let _permit = HASHING.acquire().await.ok()?;
-    tokio::task::spawn_blocking(work).await.ok()
+    let permit = HASHING.clone().acquire_owned().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .ok()
 }
 
 /// glibc serves a 19 MiB block with mmap only until the first one is freed; then it raises its
-/// mmap threshold and keeps such blocks in per-thread arenas, so a process that hashed on many
-/// blocking threads holds hundreds of MiB it no longer uses (measured: the local server at
-/// 1.5 GiB after a 15-second, 16-client load). A fixed threshold hands each block back.
-fn return_large_blocks_to_the_os() {
+/// mmap threshold and keeps such blocks in per-thread arenas, so a long-lived process that
+/// hashed on many blocking threads holds hundreds of MiB it no longer uses (measured: the local
+/// server at 1.5 GiB after a 15-second, 16-client load). A fixed threshold hands each block
+/// back. Called once at start by the local server; a Lambda instance hashes one password at a
+/// time and needs nothing.
+pub fn return_large_blocks_to_the_os() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator parameters; any value is valid.
     unsafe {

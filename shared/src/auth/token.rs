@@ -27,6 +27,14 @@ pub struct Tokens {
     ttl: Duration,
 }
 
+/// Who a valid token speaks for, and since when.
+#[derive(Debug, PartialEq)]
+pub struct Bearer {
+    pub account_id: String,
+    /// `iat`, in seconds since the epoch.
+    pub issued_at: i64,
+}
+
 /// A freshly issued token, as the login endpoint returns it.
 #[derive(Debug, Serialize)]
 pub struct IssuedToken {
@@ -76,15 +84,18 @@ impl Tokens {
         })
     }
 
-    /// The account id a valid token speaks for.
-    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+    /// The account a valid token speaks for.
+    pub fn verify(&self, token: &str) -> Result<Bearer, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized("Could not validate credentials"))?;
         // We sign with one key and never name it: a key id means the token is not ours.
         if data.header.kid.is_some() || data.claims.sub.is_empty() {
             return Err(ApiError::Unauthorized("Could not validate credentials"));
         }
-        Ok(data.claims.sub)
+        Ok(Bearer {
+            account_id: data.claims.sub,
+            issued_at: data.claims.iat,
+        })
     }
 }
 
@@ -122,7 +133,9 @@ mod tests {
         let issued = tokens().issue("alice").unwrap();
         assert_eq!(issued.token_type, "bearer");
         assert_eq!(issued.expires_in, 1800);
-        assert_eq!(tokens().verify(&issued.access_token).unwrap(), "alice");
+        let bearer = tokens().verify(&issued.access_token).unwrap();
+        assert_eq!(bearer.account_id, "alice");
+        assert!((bearer.issued_at - chrono::Utc::now().timestamp()).abs() <= 1);
     }
 
     #[test]

@@ -2,18 +2,18 @@
 //! - `users`: one document per account, unique `username`.
 //! - `chats`: one document per chat *or branch* (a branch is a chat with a parent); unique
 //!   `chat_id`. Holds a `message_count` counter, which is the length of the visible history.
-//! - `login_failures`: recent failed logins per username, for the lockout rule; expire by TTL.
+//! - `login_attempts`: recent login attempts per username, for the lockout rule; expire by TTL.
 //! - `messages`: one document per question/response pair, keyed by `(chat_id, position)`.
 //!   Messages are never embedded in chats, so a history is not bounded by the 16 MB document
 //!   limit, and never copied, so branching costs O(1) writes.
 
 mod chats;
-mod login_failures;
+mod login_attempts;
 mod messages;
 mod users;
 
 pub use chats::{Chat, Segment};
-pub use login_failures::LoginFailures;
+pub use login_attempts::LoginAttempts;
 pub use messages::Message;
 pub use users::User;
 
@@ -98,7 +98,7 @@ impl Store {
                     .build(),
             ])
             .await?;
-        self.login_failures_collection()
+        self.login_attempts_collection()
             .create_index(
                 IndexModel::builder()
                     .keys(doc! { "expires_at": 1 })
@@ -138,8 +138,8 @@ impl Store {
         self.db.collection("chats")
     }
 
-    fn login_failures_collection(&self) -> Collection<LoginFailures> {
-        self.db.collection("login_failures")
+    fn login_attempts_collection(&self) -> Collection<LoginAttempts> {
+        self.db.collection("login_attempts")
     }
 
     fn messages(&self) -> Collection<Message> {

@@ -29,13 +29,14 @@ impl Store {
         Ok(self.users().find_one(doc! { "username": username }).await?)
     }
 
-    pub async fn account_exists(&self, username: &str) -> Result<bool, ApiError> {
+    /// When the account was created, if it exists.
+    pub async fn account_created_at(&self, username: &str) -> Result<Option<DateTime>, ApiError> {
         let found = self
             .users()
             .clone_with_type::<mongodb::bson::Document>()
             .find_one(doc! { "username": username })
-            .projection(doc! { "_id": 1 })
+            .projection(doc! { "_id": 0, "created_at": 1 })
             .await?;
-        Ok(found.is_some())
+        Ok(found.and_then(|user| user.get_datetime("created_at").ok().copied()))
     }
 }

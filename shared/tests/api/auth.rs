@@ -454,3 +454,79 @@ async fn repeated_failed_logins_lock_the_username_for_a_while() {
         "count restarted after success"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_guesses_cannot_slip_past_the_lock() {
+    let mut config = shared::Config::new(mongodb_uri(), unique_database());
+    config.login_max_failures = 3;
+    let app = app_with(config).await;
+    let (victim, _) = user(&app).await;
+    let guesses = (0..20).map(|i| {
+        let (app, victim) = (app.clone(), victim.clone());
+        tokio::spawn(async move {
+            let body = json!({"username": victim, "password": format!("guess-{i}")});
+            post_json("/api/v1/auth/login", body)
+                .send(&app, Endpoint::Login)
+                .await
+                .status
+                .as_u16()
+        })
+    });
+    let mut statuses = Vec::new();
+    for guess in guesses.collect::<Vec<_>>() {
+        statuses.push(guess.await.unwrap());
+    }
+    statuses.sort();
+    // Only three passwords were ever checked, however many guesses arrived at once.
+    assert_eq!(statuses, [vec![401; 3], vec![429; 17]].concat());
+    let right = json!({"username": victim, "password": "password123"});
+    assert_eq!(
+        post_json("/api/v1/auth/login", right)
+            .send(&app, Endpoint::Login)
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_before_a_username_was_registered_again_is_refused() {
+    let app = app().await;
+    let (username, _) = user(&app).await;
+    mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .unwrap()
+        .database(&app.config.database)
+        .collection::<Document>("users")
+        .delete_one(mongodb::bson::doc! {"username": &username})
+        .await
+        .unwrap();
+    // A token the deleted account held, then someone else registers the name.
+    let now = chrono::Utc::now().timestamp();
+    let old = sign(
+        json!({"sub": username, "iat": now - 5, "exp": now + 600, "iss": "chat-backend"}),
+        SECRET,
+    );
+    let credentials = json!({"username": username, "password": "another-password"});
+    let reply = post_json("/api/v1/auth/register", credentials.clone())
+        .send(&app, Endpoint::Register)
+        .await;
+    assert_eq!(reply.status, 201);
+
+    let create = |token: String| {
+        let app = app.clone();
+        async move {
+            post_json("/api/v1/chats/create-chat", json!({"name": "mine"}))
+                .token(&token)
+                .send(&app, Endpoint::CreateChat)
+                .await
+                .status
+        }
+    };
+    assert_eq!(create(old).await, 401);
+    let login = post_json("/api/v1/auth/login", credentials)
+        .send(&app, Endpoint::Login)
+        .await;
+    let fresh = login.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(create(fresh).await, 201);
+}

@@ -10,4 +10,5 @@ mod hostile;
 mod lambda_events;
 mod local_server;
 mod outage;
+mod raw_http;
 mod route_tables;

@@ -66,13 +66,7 @@ pub async fn verify(
             ));
         }
     }
-    let messages = |chat_id: &str| -> Vec<Value> {
-        views
-            .get(chat_id)
-            .and_then(|v| v["messages"].as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
+    let messages = |chat_id: &str| messages_of(&views, chat_id);
 
     for chat in &ledger.chats {
         let Some(view) = views.get(chat.chat_id.as_str()) else {
@@ -107,8 +101,8 @@ pub async fn verify(
                     .map(|m| m["response_id"].clone())
                     .collect()
             };
-            let inherited = prefix(&messages(parent));
-            if inherited.len() != index + 1 || prefix(&shown) != inherited {
+            let inherited = prefix(messages(parent));
+            if inherited.len() != index + 1 || prefix(shown) != inherited {
                 findings.problem(format!(
                     "branch {} does not show the first {} messages of {parent}",
                     chat.chat_id,
@@ -169,6 +163,14 @@ pub async fn verify(
         findings.problem(format!("reading MongoDB: {e}"));
     }
     findings
+}
+
+/// The messages a view shows (none if the chat could not be read).
+fn messages_of<'a>(views: &'a HashMap<&str, Value>, chat_id: &str) -> &'a [Value] {
+    views
+        .get(chat_id)
+        .and_then(|v| v["messages"].as_array())
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Straight from MongoDB, every chat in the database (acknowledged or not): its own messages
