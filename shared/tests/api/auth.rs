@@ -311,19 +311,24 @@ fn base64_url(text: String) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
-#[tokio::test]
-async fn tokens_of_a_deleted_account_stop_working() {
-    let app = app().await;
-    let (username, token) = user(&app).await;
-    create_chat(&app, &token, "before").await;
+/// Deletes an account the way an operator would: straight from the database.
+async fn delete_account(app: &shared::App, username: &str) {
     mongodb::Client::with_uri_str(mongodb_uri())
         .await
         .unwrap()
         .database(&app.config.database)
         .collection::<Document>("users")
-        .delete_one(mongodb::bson::doc! {"username": &username})
+        .delete_one(mongodb::bson::doc! {"username": username})
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn tokens_of_a_deleted_account_stop_working() {
+    let app = app().await;
+    let (username, token) = user(&app).await;
+    create_chat(&app, &token, "before").await;
+    delete_account(&app, &username).await;
     // A new instance (nothing cached) refuses the token at once…
     let fresh = app_with(shared::Config::new(
         mongodb_uri(),
@@ -493,14 +498,7 @@ async fn parallel_guesses_cannot_slip_past_the_lock() {
 async fn a_token_from_before_a_username_was_registered_again_is_refused() {
     let app = app().await;
     let (username, _) = user(&app).await;
-    mongodb::Client::with_uri_str(mongodb_uri())
-        .await
-        .unwrap()
-        .database(&app.config.database)
-        .collection::<Document>("users")
-        .delete_one(mongodb::bson::doc! {"username": &username})
-        .await
-        .unwrap();
+    delete_account(&app, &username).await;
     // A token the deleted account held, then someone else registers the name.
     let now = chrono::Utc::now().timestamp();
     let old = sign(
