@@ -306,10 +306,7 @@ impl Client {
             return;
         };
         let path = format!("/chats/get-chat?{}", query(&chat_id));
-        let reply = self
-            .api
-            .call(Method::GET, &path, Some(&self.token), None)
-            .await;
+        let reply = self.get(&path).await;
         if let Some(reply) = self.judge("get-chat", reply, 200) {
             // Acknowledged messages never disappear.
             let seen = reply.body["messages"].as_array().map_or(0, Vec::len);
@@ -328,11 +325,14 @@ impl Client {
             return;
         };
         let path = format!("/branches/get-branches?{}", query(&chat_id));
-        let reply = self
-            .api
-            .call(Method::GET, &path, Some(&self.token), None)
-            .await;
+        let reply = self.get(&path).await;
         self.judge("get-branches", reply, 200);
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.api
+            .call(Method::GET, path, Some(&self.token), None)
+            .await
     }
 
     async fn post(&self, path: &str, body: &Value) -> Reply {
