@@ -454,17 +454,7 @@ async fn bad_branch_requests_are_refused_with_the_field_named() {
             "message_index: the chat has no messages to branch from",
         ),
     ];
-    for (body, expected) in cases {
-        let reply = post_json("/api/v1/branches/create-branch", body.clone())
-            .token(&token)
-            .send(&app, Endpoint::CreateBranch)
-            .await;
-        assert_eq!(
-            (reply.status.as_u16(), reply.detail()),
-            (422, expected),
-            "{body}"
-        );
-    }
+    assert_each_refused(&app, &token, Endpoint::CreateBranch, &cases).await;
     let reply = branch(&app, &token, "no-such-chat", 0, "n").await;
     assert_eq!(
         (reply.status.as_u16(), reply.detail()),

@@ -132,17 +132,7 @@ async fn create_chat_input_is_validated() {
         (json!({"name": null}), "name: field required"),
         (json!({}), "name: field required"),
     ];
-    for (body, expected) in cases {
-        let reply = post_json("/api/v1/chats/create-chat", body.clone())
-            .token(&token)
-            .send(&app, Endpoint::CreateChat)
-            .await;
-        assert_eq!(
-            (reply.status.as_u16(), reply.detail()),
-            (422, expected),
-            "{body}"
-        );
-    }
+    assert_each_refused(&app, &token, Endpoint::CreateChat, &cases).await;
     let reply = post("/api/v1/chats/create-chat", "{name: 'x'}")
         .token(&token)
         .send(&app, Endpoint::CreateChat)
@@ -203,13 +193,7 @@ async fn add_message_input_is_validated_and_a_refusal_loses_nothing() {
             "chat_id: must be a string",
         ),
     ];
-    for (body, expected) in cases {
-        let reply = post_json("/api/v1/messages/add-message", body.clone())
-            .token(&token)
-            .send(&app, Endpoint::AddMessage)
-            .await;
-        assert_eq!((reply.status.as_u16(), reply.detail()), (422, expected));
-    }
+    assert_each_refused(&app, &token, Endpoint::AddMessage, &cases).await;
     let reply = post("/api/v1/messages/add-message", "{\"chat_id\": \"x\", ")
         .token(&token)
         .send(&app, Endpoint::AddMessage)

@@ -138,6 +138,27 @@ impl Call {
     }
 }
 
+/// Posts each body to `endpoint` as the token's user; every one must be a 422 with exactly
+/// the paired detail.
+pub async fn assert_each_refused(
+    app: &App,
+    token: &str,
+    endpoint: Endpoint,
+    cases: &[(Value, &str)],
+) {
+    for (body, expected) in cases {
+        let reply = post_json(endpoint.route().path, body.clone())
+            .token(token)
+            .send(app, endpoint)
+            .await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.detail()),
+            (422, *expected),
+            "{body}"
+        );
+    }
+}
+
 /// Registers a fresh user and logs in: returns (username, token).
 pub async fn user(app: &App) -> (String, String) {
     let username = format!("user-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
