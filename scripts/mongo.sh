@@ -14,6 +14,7 @@
 #   MONGO_PORT    port (default 27117, so an existing MongoDB on 27017 is left alone)
 #   MONGO_DBPATH  data directory (default .local/mongo-<port> in the checkout)
 #   CHAT_BACKEND_CACHE  where mongod and pymongo are installed (default ~/.cache/chat-backend)
+#   MONGO_TEST_COMMANDS=1  enable test commands (the failCommand fail point the tests use)
 #
 # start is idempotent (a second start just prints the URI) and safe to run concurrently.
 set -euo pipefail
@@ -106,7 +107,9 @@ start() {
     install_pymongo
     check_libraries
     log "starting mongod on 127.0.0.1:$port (data in $dbpath)"
-    if ! "$mongod" --replSet rs0 --bind_ip 127.0.0.1 --port "$port" --dbpath "$dbpath" \
+    local extra=()
+    [ "${MONGO_TEST_COMMANDS:-}" = 1 ] && extra=(--setParameter enableTestCommands=1)
+    if ! "$mongod" "${extra[@]}" --replSet rs0 --bind_ip 127.0.0.1 --port "$port" --dbpath "$dbpath" \
         --fork --logpath "$dbpath/mongod.log" --pidfilepath "$dbpath/mongod.pid" \
         --wiredTigerCacheSizeGB 0.25 --oplogSize 128 \
         --setParameter diagnosticDataCollectionEnabled=false >/dev/null 2>&1 9>&-; then

@@ -5,7 +5,8 @@ source scripts/lib/common.sh
 if [ -z "${MONGODB_URI:-}" ]; then
     MONGO_PORT=$(free_port)
     MONGO_DBPATH=$(mktemp -d -t chat-backend-mongo-XXXXXX)
-    export MONGO_PORT MONGO_DBPATH
+    MONGO_TEST_COMMANDS=1  # the tests' fail points
+    export MONGO_PORT MONGO_DBPATH MONGO_TEST_COMMANDS
     at_exit 'scripts/mongo.sh stop; rm -rf "$MONGO_DBPATH" "$MONGO_DBPATH.lock"'
     MONGODB_URI=$(scripts/mongo.sh start)
     export MONGODB_URI

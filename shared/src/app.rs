@@ -3,22 +3,30 @@
 use lambda_http::Request;
 
 use crate::auth::known_accounts::KnownAccounts;
+use crate::auth::password;
 use crate::auth::token::Tokens;
-use crate::config::{self, Config, Mode, StartupError};
+use crate::config::{Config, Mode, StartupError};
 use crate::error::ApiError;
 use crate::http::bearer_token;
+use crate::routes::Endpoint;
+use crate::secrets;
 use crate::store::Store;
 
 pub struct App {
     pub config: Config,
-    tokens: Tokens,
+    /// Absent in the register function, which is never given the JWT secret.
+    tokens: Option<Tokens>,
     known_accounts: KnownAccounts,
     store: Store,
 }
 
 impl App {
     pub async fn new(config: Config, jwt_secret: &[u8]) -> Result<Self, StartupError> {
-        let tokens = Tokens::new(jwt_secret, &config.jwt_issuer, config.token_ttl);
+        Self::build(config, Some(jwt_secret)).await
+    }
+
+    async fn build(config: Config, jwt_secret: Option<&[u8]>) -> Result<Self, StartupError> {
+        let tokens = jwt_secret.map(|s| Tokens::new(s, &config.jwt_issuer, config.token_ttl));
         let store = Store::connect(&config).await?;
         Ok(Self {
             known_accounts: KnownAccounts::new(config.account_cache_ttl),
@@ -28,16 +36,26 @@ impl App {
         })
     }
 
-    /// Configuration from the environment; the JWT secret from there or from SSM.
-    pub async fn from_env(mode: Mode) -> Result<Self, StartupError> {
-        let config = Config::from_env(mode)?;
-        let secret = config::jwt_secret(mode).await?;
-        Self::new(config, &secret).await
+    /// Configuration from the environment, the secrets from there or from SSM, for one
+    /// function (`None`: the local server, which serves them all). A function that needs no
+    /// tokens does not read the JWT secret at all.
+    pub async fn from_env(mode: Mode, function: Option<Endpoint>) -> Result<Self, StartupError> {
+        let mut config = Config::from_env(mode)?;
+        let name = function.map_or("local-api", |f| f.route().function);
+        config.app_name = format!("chat-backend/{name}");
+        let needs_tokens = function.is_none_or(Endpoint::needs_tokens);
+        let secret = secrets::load(&mut config, mode, needs_tokens).await?;
+        Self::build(config, secret.as_deref()).await
     }
 
-    /// Best effort at start-up: creates the indexes now so the first request need not. If
-    /// MongoDB is down, the first request that finds it up again does it instead.
+    /// Best effort at start-up, so the first requests need not: creates the indexes (if
+    /// MongoDB is down, the first request that finds it up again does it instead), and
+    /// computes the decoy password hash, so the first login of an unknown username costs
+    /// what every later one does.
     pub async fn warm_up(&self) {
+        if self.tokens.is_some() {
+            password::warm_up().await;
+        }
         if let Err(error) = self.store.ready().await {
             tracing::warn!(%error, "database not ready at start-up; will retry on first request");
         }
@@ -48,8 +66,11 @@ impl App {
         self.store.ready().await
     }
 
-    pub fn tokens(&self) -> &Tokens {
-        &self.tokens
+    pub fn tokens(&self) -> Result<&Tokens, ApiError> {
+        self.tokens.as_ref().ok_or_else(|| {
+            tracing::error!("this function was started without the JWT secret");
+            ApiError::Internal
+        })
     }
 
     /// The account id the request's bearer token speaks for. The account must still exist, and
@@ -57,7 +78,7 @@ impl App {
     /// registered again belongs to someone else.
     pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
         const REFUSED: ApiError = ApiError::Unauthorized("Could not validate credentials");
-        let bearer = self.tokens.verify(bearer_token(request)?)?;
+        let bearer = self.tokens()?.verify(bearer_token(request)?)?;
         let created_at = match self.known_accounts.created_at(&bearer.account_id) {
             Some(created_at) => created_at,
             None => {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::store::{Chat, Message, Store};
+use crate::text;
 use crate::time::rfc3339;
 
 pub const MAX_NAME_CHARS: usize = 200;
@@ -122,10 +123,17 @@ impl ChatView {
     }
 }
 
-/// A name is required, not blank, and at most 200 characters. Stored as given.
+/// A name is required, shows something (not only white space or invisible characters), holds
+/// no control characters but tab and newline, and is at most 200 characters. Stored as given.
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
+    if text::is_blank(name) {
         return Err(ApiError::invalid("name", "must not be blank"));
+    }
+    if name.chars().any(text::is_forbidden_in_names) {
+        return Err(ApiError::invalid(
+            "name",
+            "must not contain control characters",
+        ));
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(ApiError::invalid(
@@ -138,7 +146,7 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
 
 /// The question must say something; the response may be empty (a model can answer nothing).
 pub fn validate_message(question: &str, response: &str) -> Result<(), ApiError> {
-    if question.trim().is_empty() {
+    if text::is_blank(question) {
         return Err(ApiError::invalid("question", "must not be blank"));
     }
     for (field, text) in [("question", question), ("response", response)] {
@@ -293,8 +301,18 @@ mod tests {
     #[test]
     fn names_must_be_present_and_short() {
         assert!(validate_name("Trip to Lisbon").is_ok());
+        assert!(validate_name("two\tcolumns\nand lines").is_ok());
         assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
-        for bad in ["", "   ", "\n\t", &"x".repeat(MAX_NAME_CHARS + 1)] {
+        for bad in [
+            "",
+            "   ",
+            "\n\t",
+            "\u{200B}\u{2800}",
+            "\u{3164}",
+            "a\u{0}b",
+            "bell\u{7}",
+            &"x".repeat(MAX_NAME_CHARS + 1),
+        ] {
             let error = validate_name(bad).unwrap_err();
             assert_eq!(error.status(), 422);
             assert!(error.to_string().starts_with("name: "), "{error}");

@@ -1,10 +1,11 @@
-//! Configuration, read once per cold start from the environment (and, for the JWT secret in
-//! AWS, from SSM Parameter Store). Every variable is listed in the README.
+//! Configuration, read and checked once per cold start. Plain settings come from the
+//! environment; the two secrets (MongoDB URI, JWT secret) come from SSM Parameter Store in AWS
+//! (`secrets.rs`) or from the environment locally. Every variable is listed in the README.
 
-use std::env;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::auth::token::MIN_SECRET_BYTES;
+use crate::cors::AllowedOrigins;
 
 /// Startup failures: the process refuses to serve rather than serve wrongly.
 pub type StartupError = lambda_http::Error;
@@ -24,6 +25,9 @@ pub const LOCAL_MONGODB_URI: &str = "mongodb://127.0.0.1:27117/?replicaSet=rs0";
 pub struct Config {
     pub mongodb_uri: String,
     pub database: String,
+    /// Sent to MongoDB with every connection (`appName`), so server logs and fail points can
+    /// tell functions apart.
+    pub app_name: String,
     pub jwt_issuer: String,
     pub token_ttl: Duration,
     /// How long to wait for MongoDB to be reachable before answering 503.
@@ -37,6 +41,52 @@ pub struct Config {
     pub login_max_failures: u32,
     /// ...for this long; failures older than this are forgotten.
     pub login_lockout: Duration,
+    /// Which web origins may call the API from a browser.
+    pub cors_origins: AllowedOrigins,
+    /// Local server only: how long a client may take to send a request's head.
+    pub header_read_timeout: Duration,
+}
+
+/// Every numeric setting: its variable, default and accepted range. Values outside the range
+/// stop the process at start-up with a message naming the variable.
+struct Setting {
+    name: &'static str,
+    default: u64,
+    range: RangeInclusive<u64>,
+}
+
+const JWT_TTL_SECONDS: Setting = setting("JWT_TTL_SECONDS", 30 * 60, 60..=30 * 24 * 3600);
+const MONGODB_TIMEOUT_MS: Setting = setting("MONGODB_TIMEOUT_MS", 3000, 100..=60_000);
+const REQUEST_TIMEOUT_MS: Setting = setting("REQUEST_TIMEOUT_MS", 10_000, 200..=900_000);
+const ACCOUNT_CACHE_SECONDS: Setting = setting("ACCOUNT_CACHE_SECONDS", 60, 0..=3600);
+const LOGIN_MAX_FAILURES: Setting = setting("LOGIN_MAX_FAILURES", 5, 1..=1000);
+const LOGIN_LOCKOUT_SECONDS: Setting = setting("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1..=86_400);
+const HEADER_TIMEOUT_MS: Setting = setting("LOCAL_HEADER_TIMEOUT_MS", 10_000, 100..=600_000);
+
+const fn setting(name: &'static str, default: u64, range: RangeInclusive<u64>) -> Setting {
+    Setting {
+        name,
+        default,
+        range,
+    }
+}
+
+impl Setting {
+    fn read(&self, vars: &impl Fn(&str) -> Option<String>) -> Result<u64, StartupError> {
+        let Some(text) = vars(self.name) else {
+            return Ok(self.default);
+        };
+        match text.trim().parse::<u64>() {
+            Ok(n) if self.range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{} must be a whole number from {} to {}, got {text:?}",
+                self.name,
+                self.range.start(),
+                self.range.end()
+            )
+            .into()),
+        }
+    }
 }
 
 impl Config {
@@ -45,124 +95,157 @@ impl Config {
         Self {
             mongodb_uri: mongodb_uri.into(),
             database: database.into(),
+            app_name: "chat-backend".into(),
             jwt_issuer: "chat-backend".into(),
-            token_ttl: Duration::from_secs(30 * 60),
-            db_timeout: Duration::from_secs(3),
-            request_timeout: Duration::from_secs(10),
-            account_cache_ttl: Duration::from_secs(60),
-            login_max_failures: 5,
-            login_lockout: Duration::from_secs(15 * 60),
+            token_ttl: Duration::from_secs(JWT_TTL_SECONDS.default),
+            db_timeout: Duration::from_millis(MONGODB_TIMEOUT_MS.default),
+            request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS.default),
+            account_cache_ttl: Duration::from_secs(ACCOUNT_CACHE_SECONDS.default),
+            login_max_failures: LOGIN_MAX_FAILURES.default as u32,
+            login_lockout: Duration::from_secs(LOGIN_LOCKOUT_SECONDS.default),
+            cors_origins: AllowedOrigins::Any,
+            header_read_timeout: Duration::from_millis(HEADER_TIMEOUT_MS.default),
         }
     }
 
+    /// Everything but the secrets, from the process environment. The MongoDB URI is left
+    /// empty when `MONGODB_URI_PARAM` will supply it.
     pub fn from_env(mode: Mode) -> Result<Self, StartupError> {
-        let uri = match (env::var("MONGODB_URI"), mode) {
-            (Ok(uri), _) if !uri.trim().is_empty() => uri,
-            (_, Mode::Local) => LOCAL_MONGODB_URI.to_owned(),
-            (_, Mode::Lambda) => return Err("MONGODB_URI is not set".into()),
+        Self::from_vars(mode, &env_var)
+    }
+
+    /// The same, from any lookup: blank values count as unset.
+    pub fn from_vars(
+        mode: Mode,
+        vars: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, StartupError> {
+        let uri = match (vars("MONGODB_URI"), vars("MONGODB_URI_PARAM"), mode) {
+            (Some(uri), _, _) => uri,
+            (None, Some(_), _) => String::new(),
+            (None, None, Mode::Local) => LOCAL_MONGODB_URI.to_owned(),
+            (None, None, Mode::Lambda) => {
+                return Err("set MONGODB_URI_PARAM (an SSM SecureString) or MONGODB_URI".into());
+            }
         };
-        let mut config = Self::new(uri, var_or("MONGODB_DATABASE", "chat_backend"));
-        config.jwt_issuer = var_or("JWT_ISSUER", "chat-backend");
-        config.token_ttl = Duration::from_secs(number("JWT_TTL_SECONDS", 30 * 60, 1)?);
-        config.db_timeout = Duration::from_millis(number("MONGODB_TIMEOUT_MS", 3000, 1)?);
-        config.request_timeout = Duration::from_millis(number("REQUEST_TIMEOUT_MS", 10_000, 1)?);
-        config.account_cache_ttl = Duration::from_secs(number("ACCOUNT_CACHE_SECONDS", 60, 0)?);
-        config.login_max_failures = u32::try_from(number("LOGIN_MAX_FAILURES", 5, 1)?)
-            .map_err(|_| "LOGIN_MAX_FAILURES is too large")?;
-        config.login_lockout = Duration::from_secs(number("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1)?);
+        let mut config = Self::new(
+            uri,
+            vars("MONGODB_DATABASE").unwrap_or_else(|| "chat_backend".into()),
+        );
+        if let Some(issuer) = vars("JWT_ISSUER") {
+            config.jwt_issuer = issuer;
+        }
+        config.token_ttl = Duration::from_secs(JWT_TTL_SECONDS.read(vars)?);
+        config.db_timeout = Duration::from_millis(MONGODB_TIMEOUT_MS.read(vars)?);
+        config.request_timeout = Duration::from_millis(REQUEST_TIMEOUT_MS.read(vars)?);
+        config.account_cache_ttl = Duration::from_secs(ACCOUNT_CACHE_SECONDS.read(vars)?);
+        config.login_max_failures = LOGIN_MAX_FAILURES.read(vars)? as u32;
+        config.login_lockout = Duration::from_secs(LOGIN_LOCKOUT_SECONDS.read(vars)?);
+        config.header_read_timeout = Duration::from_millis(HEADER_TIMEOUT_MS.read(vars)?);
+        if let Some(origins) = vars("CORS_ALLOWED_ORIGINS") {
+            config.cors_origins = AllowedOrigins::parse(&origins)
+                .map_err(|e| format!("CORS_ALLOWED_ORIGINS: {e}"))?;
+        }
         Ok(config)
     }
 }
 
-fn var_or(name: &str, default: &str) -> String {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| default.to_owned())
-}
-
-fn number(name: &str, default: u64, min: u64) -> Result<u64, StartupError> {
-    match env::var(name) {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse() {
-            Ok(n) if n >= min => Ok(n),
-            _ => Err(format!("{name} must be an integer of at least {min}, got {v:?}").into()),
-        },
-        _ => Ok(default),
-    }
-}
-
-/// The HS256 signing secret: from SSM when `JWT_SECRET_PARAM` names a parameter, else from
-/// `JWT_SECRET`. Local mode without either generates one (tokens then die with the process).
-pub async fn jwt_secret(mode: Mode) -> Result<Vec<u8>, StartupError> {
-    let secret = if let Ok(name) = env::var("JWT_SECRET_PARAM")
-        && !name.trim().is_empty()
-    {
-        secret_from_ssm(name.trim()).await?
-    } else if let Ok(secret) = env::var("JWT_SECRET")
-        && !secret.is_empty()
-    {
-        secret.into_bytes()
-    } else if mode == Mode::Local {
-        tracing::warn!(
-            "JWT_SECRET is not set: generated a random one for this run; tokens will not outlive the process"
-        );
-        let mut secret = vec![0u8; 48];
-        getrandom::fill(&mut secret).map_err(|e| format!("no randomness for a JWT secret: {e}"))?;
-        secret
-    } else {
-        return Err("set JWT_SECRET_PARAM (an SSM SecureString) or JWT_SECRET".into());
-    };
-    check_secret(&secret)?;
-    Ok(secret)
-}
-
-fn check_secret(secret: &[u8]) -> Result<(), StartupError> {
-    if secret.len() < MIN_SECRET_BYTES {
-        return Err(format!(
-            "the JWT secret has {} bytes; at least {MIN_SECRET_BYTES} are required",
-            secret.len()
-        )
-        .into());
-    }
-    Ok(())
-}
-
-async fn secret_from_ssm(name: &str) -> Result<Vec<u8>, StartupError> {
-    let aws = aws_config::load_from_env().await;
-    let output = aws_sdk_ssm::Client::new(&aws)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "reading SSM parameter {name}: {}",
-                aws_sdk_ssm::error::DisplayErrorContext(e)
-            )
-        })?;
-    let value = output
-        .parameter
-        .and_then(|p| p.value)
-        .ok_or_else(|| format!("SSM parameter {name} has no value"))?;
-    Ok(value.into_bytes())
+/// A variable of the process environment; blank counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
-    #[test]
-    fn short_secrets_are_refused() {
-        assert!(check_secret(b"too short").is_err());
-        assert!(check_secret(&[7u8; MIN_SECRET_BYTES]).is_ok());
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let vars: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| vars.get(name).filter(|v| !v.trim().is_empty()).cloned();
+        Config::from_vars(Mode::Local, &lookup).map_err(|e| e.to_string())
     }
 
     #[test]
     fn defaults_match_the_documented_ones() {
-        let config = Config::new("mongodb://x", "db");
+        let config = config(&[]).unwrap();
+        assert_eq!(config.mongodb_uri, LOCAL_MONGODB_URI);
         assert_eq!(config.token_ttl, Duration::from_secs(1800));
         assert_eq!(config.jwt_issuer, "chat-backend");
+        assert_eq!(config.cors_origins, AllowedOrigins::Any);
         assert!(config.db_timeout < config.request_timeout);
+    }
+
+    #[test]
+    fn every_numeric_setting_is_range_checked_naming_its_variable() {
+        for setting in [
+            JWT_TTL_SECONDS,
+            MONGODB_TIMEOUT_MS,
+            REQUEST_TIMEOUT_MS,
+            ACCOUNT_CACHE_SECONDS,
+            LOGIN_MAX_FAILURES,
+            LOGIN_LOCKOUT_SECONDS,
+            HEADER_TIMEOUT_MS,
+        ] {
+            let above = (setting.range.end() + 1).to_string();
+            let mut bad = vec![
+                above.as_str(),
+                "-1",
+                "ten",
+                "1.5",
+                "99999999999999999999999",
+            ];
+            let below = setting.range.start().checked_sub(1).map(|n| n.to_string());
+            bad.extend(below.as_deref());
+            for value in bad {
+                let error = config(&[(setting.name, value)]).unwrap_err();
+                assert!(error.starts_with(setting.name), "{value}: {error}");
+            }
+            let end = setting.range.end().to_string();
+            assert!(config(&[(setting.name, &end)]).is_ok(), "{}", setting.name);
+        }
+    }
+
+    #[test]
+    fn a_huge_token_lifetime_is_refused_before_it_can_overflow() {
+        // `iat + ttl` overflowed i64 and minted tokens born expired.
+        let error = config(&[("JWT_TTL_SECONDS", "18446744073709551615")]).unwrap_err();
+        assert!(error.contains("JWT_TTL_SECONDS"), "{error}");
+    }
+
+    #[test]
+    fn lambda_needs_a_mongodb_uri_or_its_parameter() {
+        let none = |_: &str| None;
+        let error = Config::from_vars(Mode::Lambda, &none).unwrap_err();
+        assert!(error.to_string().contains("MONGODB_URI_PARAM"));
+        let param = |name: &str| (name == "MONGODB_URI_PARAM").then(|| "/app/uri".to_owned());
+        assert_eq!(
+            Config::from_vars(Mode::Lambda, &param).unwrap().mongodb_uri,
+            ""
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_a_list() {
+        let config = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://127.0.0.1:8080",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            AllowedOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://127.0.0.1:8080".into()
+            ])
+        );
+        let error = config_error("CORS_ALLOWED_ORIGINS", "app.example.com");
+        assert!(error.starts_with("CORS_ALLOWED_ORIGINS"), "{error}");
+    }
+
+    fn config_error(name: &str, value: &str) -> String {
+        config(&[(name, value)]).unwrap_err()
     }
 }

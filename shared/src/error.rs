@@ -19,6 +19,9 @@ pub enum ApiError {
     /// Missing, malformed, tampered or expired credentials.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A browser page from an origin that may not call the API.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Unknown resource, or one that belongs to another account: the two are indistinguishable.
     #[error("{0}")]
     NotFound(&'static str),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -82,7 +86,7 @@ impl ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Self::MethodNotAllowed(allow) => {
-                if let Ok(value) = HeaderValue::from_str(allow.as_str()) {
+                if let Ok(value) = HeaderValue::from_str(&format!("{allow}, OPTIONS")) {
                     headers.insert(header::ALLOW, value);
                 }
             }
@@ -106,7 +110,7 @@ impl Detail {
 
 /// Whether a driver error means "MongoDB is unreachable or mid-failover" (worth a retry: 503)
 /// rather than a bug (500).
-fn is_unavailable(error: &mongodb::error::Error) -> bool {
+pub(crate) fn is_unavailable(error: &mongodb::error::Error) -> bool {
     const RETRY_LABELS: [&str; 3] = [
         "RetryableWriteError",
         "TransientTransactionError",

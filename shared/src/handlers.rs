@@ -12,12 +12,12 @@ use crate::http::{JsonBody, json, query_param};
 
 pub type Outcome = Result<Response<Body>, ApiError>;
 
-/// `POST /auth/register {username, password}` → 201 account.
+/// `POST /auth/register {username, password}` → 200 account.
 pub async fn register(app: &App, request: Request) -> Outcome {
     let body = JsonBody::parse(&request)?;
     let (username, password) = (body.string("username")?, body.string("password")?);
     let account = accounts::register(app.store().await?, username, password).await?;
-    Ok(json(StatusCode::CREATED, &account))
+    Ok(json(StatusCode::OK, &account))
 }
 
 /// `POST /auth/login {username, password}` → 200 bearer token.
@@ -26,7 +26,7 @@ pub async fn login(app: &App, request: Request) -> Outcome {
     let (username, password) = (body.string("username")?, body.string("password")?);
     let token = accounts::login(
         app.store().await?,
-        app.tokens(),
+        app.tokens()?,
         &app.config,
         username,
         password,
@@ -35,12 +35,12 @@ pub async fn login(app: &App, request: Request) -> Outcome {
     Ok(json(StatusCode::OK, &token))
 }
 
-/// `POST /chats/create-chat {name}` → 201 chat.
+/// `POST /chats/create-chat {name}` → 200 chat.
 pub async fn create_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
     let chat = chats::create_chat(app.store().await?, &account, body.string("name")?).await?;
-    Ok(json(StatusCode::CREATED, &chat))
+    Ok(json(StatusCode::OK, &chat))
 }
 
 /// `GET /chats/get-chat?chat_id=ID` → 200 chat with its visible messages and direct branches.
@@ -51,7 +51,7 @@ pub async fn get_chat(app: &App, request: Request) -> Outcome {
     Ok(json(StatusCode::OK, &chat))
 }
 
-/// `POST /messages/add-message {chat_id, question, response}` → 201 message.
+/// `POST /messages/add-message {chat_id, question, response}` → 200 message.
 pub async fn add_message(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
@@ -62,10 +62,10 @@ pub async fn add_message(app: &App, request: Request) -> Outcome {
     );
     let message =
         chats::add_message(app.store().await?, &account, chat_id, question, response).await?;
-    Ok(json(StatusCode::CREATED, &message))
+    Ok(json(StatusCode::OK, &message))
 }
 
-/// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 201 branch.
+/// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 200 branch.
 pub async fn create_branch(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let body = JsonBody::parse(&request)?;
@@ -82,7 +82,7 @@ pub async fn create_branch(app: &App, request: Request) -> Outcome {
         name,
     )
     .await?;
-    Ok(json(StatusCode::CREATED, &branch))
+    Ok(json(StatusCode::OK, &branch))
 }
 
 /// `GET /branches/get-branches?chat_id=ID` → 200 the direct branches of ID, oldest first.

@@ -14,7 +14,8 @@ use crate::routes::Endpoint;
 pub async fn run(endpoint: Endpoint) -> Result<(), StartupError> {
     logging::init(true);
     // Lives as long as the execution environment; leaking it lets every invocation borrow it.
-    let app: &'static App = Box::leak(Box::new(App::from_env(Mode::Lambda).await?));
+    let app = App::from_env(Mode::Lambda, Some(endpoint)).await?;
+    let app: &'static App = Box::leak(Box::new(app));
     app.warm_up().await;
     lambda_http::run(service_fn(move |request| async move {
         Ok::<_, Infallible>(endpoint.handle(app, request).await)

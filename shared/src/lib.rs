@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod chats;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod handlers;
 pub mod http;
@@ -16,7 +17,9 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod routes;
+pub mod secrets;
 pub mod store;
+pub mod text;
 pub mod time;
 
 pub use app::App;

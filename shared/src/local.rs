@@ -12,8 +12,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
+use lambda_http::http::header;
 use lambda_http::{Body, Request, RequestExt};
 use tokio::net::TcpListener;
 
@@ -40,7 +41,7 @@ const MAX_BUFFER_BYTES: usize = 1024 * 1024;
 pub async fn run() -> Result<(), StartupError> {
     logging::init(false);
     crate::auth::password::return_large_blocks_to_the_os();
-    let app = Arc::new(App::from_env(Mode::Local).await?);
+    let app = Arc::new(App::from_env(Mode::Local, None).await?);
     app.warm_up().await;
     match app.store().await {
         Ok(store) => match accounts::ensure_demo_user(store).await {
@@ -78,9 +79,14 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> 
         };
         let app = app.clone();
         tokio::spawn(async move {
+            let header_read_timeout = app.config.header_read_timeout;
             let service = service_fn(move |request| respond(app.clone(), request));
+            // A client that trickles its request head (slow loris) is cut off, as API
+            // Gateway would; the timer is what makes hyper enforce the timeout.
             if let Err(error) = http1::Builder::new()
                 .max_buf_size(MAX_BUFFER_BYTES)
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
@@ -94,9 +100,17 @@ async fn respond(
     app: Arc<App>,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let origin = request.headers().get(header::ORIGIN).cloned();
     let response = match to_lambda_request(request).await {
         Ok((endpoint, request)) => endpoint.handle(&app, request).await,
-        Err(error) => error.into_response(),
+        // Refused before any endpoint: CORS headers all the same, so a page can read why.
+        Err(error) => {
+            let mut response = error.into_response();
+            app.config
+                .cors_origins
+                .decorate(origin.as_ref(), &mut response);
+            response
+        }
     };
     Ok(response.map(|body| Full::new(Bytes::copy_from_slice(body.as_ref()))))
 }
@@ -117,7 +131,7 @@ async fn to_lambda_request(
             limit: MAX_HEADER_BYTES,
         });
     }
-    let endpoint = routes::find(&parts.method, parts.uri.path())?;
+    let endpoint = routes::find(parts.uri.path())?;
     // Reads one byte past the limit at most, so a huge upload costs no memory.
     let bytes = Limited::new(body, MAX_BODY_BYTES)
         .collect()

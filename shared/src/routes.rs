@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use lambda_http::http::Method;
+use lambda_http::http::{Method, header};
 use lambda_http::{Body, Request, Response};
 
 use crate::app::App;
@@ -86,24 +86,30 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
-/// The endpoint for a method and path: 404 for an unknown path, 405 for a known path with the
-/// wrong method.
-pub fn find(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
+/// The endpoint serving `path`, whatever the method: 404 for an unknown path. As in AWS, where
+/// API Gateway hands a function every method of its path, the endpoint itself answers
+/// preflights and wrong methods (`Endpoint::handle`).
+pub fn find(path: &str) -> Result<Endpoint, ApiError> {
     let path = path
         .strip_suffix('/')
         .filter(|p| !p.is_empty())
         .unwrap_or(path);
-    let mut allowed = None;
-    for route in ROUTES.iter().filter(|r| r.path == path) {
-        if route.method == method {
-            return Ok(route.endpoint);
-        }
-        allowed = Some(route.method.clone());
-    }
-    Err(match allowed {
-        Some(method) => ApiError::MethodNotAllowed(method),
-        None => ApiError::NotFound("Not Found"),
-    })
+    ROUTES
+        .iter()
+        .find(|r| r.path == path)
+        .map(|r| r.endpoint)
+        .ok_or(ApiError::NotFound("Not Found"))
+}
+
+tokio::task_local! {
+    /// When the request being served must have been answered.
+    static DEADLINE: Instant;
+}
+
+/// The current request's deadline, inside `Endpoint::handle`. Work that must clean up before
+/// answering (a transaction to abort) stops short of it.
+pub(crate) fn deadline() -> Option<Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok()
 }
 
 impl Endpoint {
@@ -114,27 +120,52 @@ impl Endpoint {
             .expect("every endpoint has a route")
     }
 
-    /// Serves one request: never fails, never hangs past the configured request timeout, and
-    /// answers even if a handler panics.
+    /// Whether the function needs the JWT secret: all but register, which neither signs nor
+    /// checks a token, and so is never given it.
+    pub fn needs_tokens(self) -> bool {
+        self != Self::Register
+    }
+
+    /// Serves one request on this endpoint's path: the preflight for `OPTIONS`, 405 with
+    /// `Allow` for another wrong method, else the handler. Every answer carries the CORS
+    /// headers; none fails, hangs past the request timeout, or is lost to a panic.
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
         let started = Instant::now();
-        let work = AssertUnwindSafe(self.dispatch(app, request)).catch_unwind();
-        let result = match tokio::time::timeout(app.config.request_timeout, work).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_panic)) => {
-                tracing::error!(function = self.route().function, "handler panicked");
-                Err(ApiError::Internal)
-            }
-            Err(_elapsed) => Err(ApiError::Unavailable("Request timed out, please retry")),
+        let origin = request.headers().get(header::ORIGIN).cloned();
+        let route = self.route();
+        let cors = &app.config.cors_origins;
+        let mut response = if request.method() == Method::OPTIONS {
+            cors.preflight(origin.as_ref(), &format!("{}, OPTIONS", route.method))
+        } else if request.method() != route.method {
+            ApiError::MethodNotAllowed(route.method.clone()).into_response()
+        } else {
+            self.serve(app, request, started).await
         };
-        let response = result.unwrap_or_else(ApiError::into_response);
+        cors.decorate(origin.as_ref(), &mut response);
         tracing::info!(
-            function = self.route().function,
+            function = route.function,
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
             "request"
         );
         response
+    }
+
+    async fn serve(self, app: &App, request: Request, started: Instant) -> Response<Body> {
+        let deadline = started + app.config.request_timeout;
+        let work = DEADLINE.scope(deadline, self.dispatch(app, request));
+        let result =
+            match tokio::time::timeout_at(deadline.into(), AssertUnwindSafe(work).catch_unwind())
+                .await
+            {
+                Ok(Ok(result)) => result,
+                Ok(Err(_panic)) => {
+                    tracing::error!(function = self.route().function, "handler panicked");
+                    Err(ApiError::Internal)
+                }
+                Err(_elapsed) => Err(ApiError::Unavailable("Request timed out, please retry")),
+            };
+        result.unwrap_or_else(ApiError::into_response)
     }
 
     async fn dispatch(self, app: &App, request: Request) -> handlers::Outcome {
@@ -156,26 +187,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_resolve_by_method_and_path() {
-        assert_eq!(
-            find(&Method::POST, "/api/v1/auth/login").unwrap(),
-            Endpoint::Login
-        );
-        assert_eq!(
-            find(&Method::GET, "/api/v1/chats/get-chat/").unwrap(),
-            Endpoint::GetChat
-        );
-        assert_eq!(
-            find(&Method::GET, "/api/v1/auth/login")
-                .unwrap_err()
-                .status(),
-            405
-        );
-        assert_eq!(
-            find(&Method::GET, "/api/v1/nope").unwrap_err().status(),
-            404
-        );
-        assert_eq!(find(&Method::GET, "/").unwrap_err().status(), 404);
+    fn routes_resolve_by_path() {
+        assert_eq!(find("/api/v1/auth/login").unwrap(), Endpoint::Login);
+        assert_eq!(find("/api/v1/chats/get-chat/").unwrap(), Endpoint::GetChat);
+        assert_eq!(find("/api/v1/nope").unwrap_err().status(), 404);
+        assert_eq!(find("/").unwrap_err().status(), 404);
     }
 
     #[test]

@@ -111,7 +111,7 @@ async fn main() -> Result<()> {
     }
 
     // CPU only: a tight loop with nothing else running, so wall time is CPU time.
-    let tokens = caller.app.tokens();
+    let tokens = caller.app.tokens().expect("tokens");
     let token = tokens.issue(ACCOUNT)?.access_token;
     let verify = cpu_micros(|| {
         tokens.verify(black_box(&token)).expect("valid token");

@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane — the crate's
 //! defaults), run on the blocking pool so a hash never stalls other requests.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
@@ -44,12 +44,26 @@ pub fn return_large_blocks_to_the_os() {
 
 /// A hash of a random password nobody knows. Unknown usernames are verified against it so
 /// that "no such user" costs as much time as "wrong password" and the two cannot be told apart.
-static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let mut password = [0u8; 32];
-    // Without randomness any fixed input serves: nobody can log in as an unknown user anyway.
-    let _ = getrandom::fill(&mut password);
-    hash_now(&password).unwrap_or_default()
-});
+static DECOY_HASH: OnceLock<String> = OnceLock::new();
+
+fn decoy_hash() -> &'static str {
+    DECOY_HASH.get_or_init(|| {
+        let mut password = [0u8; 32];
+        // Without randomness any fixed input serves: nobody can log in as an unknown user.
+        let _ = getrandom::fill(&mut password);
+        hash_now(&password).unwrap_or_default()
+    })
+}
+
+/// Computes the decoy hash now, on the blocking pool, so that no login pays for it.
+pub async fn warm_up() {
+    run_hash(|| decoy_hash().len()).await;
+}
+
+/// Whether the decoy hash has been computed.
+pub fn warmed_up() -> bool {
+    DECOY_HASH.get().is_some()
+}
 
 fn hash_now(password: &[u8]) -> Result<String, argon2::password_hash::Error> {
     Ok(Argon2::default().hash_password(password)?.to_string())
@@ -69,7 +83,7 @@ pub async fn hash(password: String) -> Result<String, ApiError> {
 /// Checks `password` against a stored hash, or against the decoy when the user does not exist.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
     run_hash(move || {
-        let hash = stored.as_deref().unwrap_or(&DECOY_HASH);
+        let hash = stored.as_deref().unwrap_or_else(|| decoy_hash());
         let matches = Argon2::default()
             .verify_password(password.as_bytes(), hash)
             .is_ok();

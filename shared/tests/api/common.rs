@@ -24,6 +24,7 @@ pub fn mongodb_uri() -> String {
         let output = Command::new(script)
             .arg("start")
             .env("MONGO_PORT", "27118")
+            .env("MONGO_TEST_COMMANDS", "1")
             .output()
             .expect("run scripts/mongo.sh");
         assert!(
@@ -166,7 +167,7 @@ pub async fn user(app: &App) -> (String, String) {
     let reply = post_json("/api/v1/auth/register", credentials.clone())
         .send(app, Endpoint::Register)
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = post_json("/api/v1/auth/login", credentials)
         .send(app, Endpoint::Login)
         .await;
@@ -182,7 +183,7 @@ pub async fn create_chat(app: &App, token: &str, name: &str) -> String {
         .token(token)
         .send(app, Endpoint::CreateChat)
         .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
     reply.body["chat_id"].as_str().unwrap().to_owned()
 }
 
@@ -211,4 +212,35 @@ pub fn questions(chat: &Value) -> Vec<String> {
         .iter()
         .map(|m| m["question"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// A direct connection to the test MongoDB, for looking behind the API.
+pub async fn mongo() -> mongodb::Client {
+    mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap()
+}
+
+/// Sets mongod's `failCommand` fail point for the connections of one app (by its `appName`).
+/// Needs a mongod started with test commands (`MONGO_TEST_COMMANDS=1 scripts/mongo.sh start`).
+pub async fn fail_point(app_name: &str, data: mongodb::bson::Document, times: i32) {
+    let mut data = data;
+    data.insert("appName", app_name);
+    mongo()
+        .await
+        .database("admin")
+        .run_command(mongodb::bson::doc! {
+            "configureFailPoint": "failCommand",
+            "mode": { "times": times },
+            "data": data,
+        })
+        .await
+        .expect("configureFailPoint: is the test mongod running with MONGO_TEST_COMMANDS=1?");
+}
+
+/// A config on a fresh database whose connections carry an `appName` of their own, so a fail
+/// point can single them out.
+pub fn config_named(database: &str) -> (Config, String) {
+    let mut config = Config::new(mongodb_uri(), database);
+    config.app_name = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = config.app_name.clone();
+    (config, name)
 }

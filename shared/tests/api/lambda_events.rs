@@ -64,7 +64,7 @@ async fn rest_api_events_reach_the_handlers_with_their_query_and_body() {
         ),
     )
     .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
 
     let reply = invoke(
         &app,
@@ -115,4 +115,74 @@ async fn http_api_v2_events_as_cargo_lambda_watch_sends_them_work_too() {
     let reply = invoke(&app, Endpoint::GetChat, event).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["chat_id"], chat_id.as_str());
+}
+
+/// The same event seen from a browser page on `origin`.
+fn from_page(
+    mut event: serde_json::Value,
+    origin: &str,
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    for (name, value) in [("Origin", origin)].iter().chain(extra) {
+        event["headers"][name] = json!(value);
+        event["multiValueHeaders"][name] = json!([value]);
+    }
+    event
+}
+
+/// API Gateway routes every method of a function's path to it (its `ANY` event), so the
+/// function itself answers browsers' preflights and wrong methods, with CORS headers.
+#[tokio::test]
+async fn a_function_answers_preflights_wrong_methods_and_refusals_with_cors_headers() {
+    let mut config = shared::Config::new(mongodb_uri(), unique_database());
+    config.cors_origins = shared::cors::AllowedOrigins::parse("https://app.example.com").unwrap();
+    let app = app_with(config).await;
+    let path = "/api/v1/chats/create-chat";
+    let page = "https://app.example.com";
+
+    let preflight = from_page(
+        rest_event("OPTIONS", path, json!(null), "", None),
+        page,
+        &[("Access-Control-Request-Method", "POST")],
+    );
+    let request = lambda_http::request::from_str(&preflight.to_string()).unwrap();
+    let response = Endpoint::CreateChat.handle(&app, request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], page);
+    assert!(
+        response.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+
+    let wrong = invoke(
+        &app,
+        Endpoint::CreateChat,
+        from_page(rest_event("DELETE", path, json!(null), "", None), page, &[]),
+    )
+    .await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.headers["allow"], "POST, OPTIONS");
+    assert_eq!(wrong.headers["access-control-allow-origin"], page);
+
+    // A refusal a page must be able to read: the 401 and its WWW-Authenticate.
+    let refused = invoke(
+        &app,
+        Endpoint::CreateChat,
+        from_page(
+            rest_event("POST", path, json!(null), "not-a-token", Some("{}".into())),
+            page,
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.headers["access-control-allow-origin"], page);
+    assert!(
+        refused.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("WWW-Authenticate")
+    );
 }

@@ -76,7 +76,7 @@ async fn database_down_is_a_quick_503_and_the_same_process_recovers() {
         add_message(&app, &token, &chat_id, "before the outage")
             .await
             .status,
-        201
+        200
     );
 
     // It goes down mid-session: writes and reads get 503, never 500 or a hang.
@@ -98,7 +98,7 @@ async fn database_down_is_a_quick_503_and_the_same_process_recovers() {
         add_message(&app, &token, &chat_id, "after the outage")
             .await
             .status,
-        201
+        200
     );
     let chat = get_chat(&app, &token, &chat_id).await.body;
     assert_eq!(questions(&chat), ["before the outage", "after the outage"]);

@@ -57,39 +57,105 @@ fn every_route_has_its_own_function_crate_serving_that_endpoint() {
     }
 }
 
+/// template.yaml's functions as (crate under `functions/`, resource).
+fn template_functions(template: &Yaml) -> Vec<(String, &Yaml)> {
+    template["Resources"]
+        .as_hash()
+        .unwrap()
+        .values()
+        .filter(|resource| resource["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|resource| {
+            let code_uri = resource["Properties"]["CodeUri"].as_str().unwrap();
+            let function = code_uri
+                .strip_prefix("functions/")
+                .expect("CodeUri under functions/");
+            (function.to_owned(), resource)
+        })
+        .collect()
+}
+
+/// The managed policies (`!Ref` names and ARNs) of a function's role (`Role: !GetAtt X.Arn`).
+fn role_policies(template: &Yaml, function: &Yaml) -> BTreeSet<String> {
+    let role = function["Properties"]["Role"]
+        .as_str()
+        .and_then(|role| role.strip_suffix(".Arn"))
+        .expect("Role: !GetAtt <role>.Arn");
+    let role = &template["Resources"][role];
+    assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"));
+    role["Properties"]["ManagedPolicyArns"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|policy| policy.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Each function has two events on its path: its own method, and ANY (so that API Gateway hands
+/// it OPTIONS preflights and wrong methods, which it answers 405 with Allow).
 #[test]
 fn template_yaml_has_one_function_per_route_at_its_method_and_path() {
     let template = yaml("template.yaml");
     let mut found = RouteSet::new();
-    for (_, resource) in template["Resources"].as_hash().unwrap() {
-        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let props = &resource["Properties"];
-        let code_uri = props["CodeUri"].as_str().unwrap();
-        let function = code_uri
-            .strip_prefix("functions/")
-            .expect("CodeUri under functions/");
+    for (function, resource) in template_functions(&template) {
         assert_eq!(
             resource["Metadata"]["BuildMethod"].as_str(),
             Some("rust-cargolambda")
         );
-        let events = props["Events"].as_hash().unwrap();
-        assert_eq!(events.len(), 1, "{function} has exactly one event");
-        let event = events.values().next().unwrap();
-        assert_eq!(event["Type"].as_str(), Some("Api"));
-        assert_eq!(event["Properties"]["RestApiId"].as_str(), Some("ChatApi"));
-        let method = event["Properties"]["Method"]
-            .as_str()
-            .unwrap()
-            .to_uppercase();
-        let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+        let events = resource["Properties"]["Events"].as_hash().unwrap();
+        assert_eq!(events.len(), 2, "{function} has exactly two events");
+        let mut methods = BTreeSet::new();
+        let mut paths = BTreeSet::new();
+        for event in events.values() {
+            assert_eq!(event["Type"].as_str(), Some("Api"));
+            assert_eq!(event["Properties"]["RestApiId"].as_str(), Some("ChatApi"));
+            methods.insert(
+                event["Properties"]["Method"]
+                    .as_str()
+                    .unwrap()
+                    .to_uppercase(),
+            );
+            paths.insert(event["Properties"]["Path"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(paths.len(), 1, "{function}'s events share one path");
+        assert!(methods.remove("ANY"), "{function} has an ANY event");
+        assert_eq!(
+            methods.len(),
+            1,
+            "{function} has one event with its own method"
+        );
+        let method = methods.pop_first().unwrap();
+        let path = paths.pop_first().unwrap();
         assert!(
-            found.insert((function.to_owned(), method, path)),
+            found.insert((function.clone(), method, path)),
             "{function} twice"
         );
     }
     assert_eq!(found, expected());
+}
+
+/// Every function may read the MongoDB URI; all but register may read the token-signing secret.
+#[test]
+fn template_yaml_lets_only_token_users_read_the_jwt_secret() {
+    let template = yaml("template.yaml");
+    let functions = template_functions(&template);
+    assert_eq!(functions.len(), ROUTES.len());
+    for (function, resource) in functions {
+        assert!(
+            resource["Properties"]["Policies"].is_badvalue(),
+            "{function}: Policies would be ignored beside Role"
+        );
+        let policies = role_policies(&template, resource);
+        assert!(
+            policies.contains("ReadMongoDbUriPolicy"),
+            "{function} cannot read the MongoDB URI"
+        );
+        let route = ROUTES.iter().find(|r| r.function == function).unwrap();
+        assert_eq!(
+            policies.contains("ReadJwtSecretPolicy"),
+            route.endpoint.needs_tokens(),
+            "{function}: JWT secret access"
+        );
+    }
 }
 
 #[test]
@@ -114,8 +180,9 @@ fn cargo_lambda_watch_router_matches_the_routes() {
 #[test]
 fn the_local_server_routes_every_template_route_to_its_function() {
     for (function, method, path) in expected() {
-        let endpoint = routes::find(&method.parse().unwrap(), &path).unwrap();
+        let endpoint = routes::find(&path).unwrap();
         assert_eq!(endpoint.route().function, function);
+        assert_eq!(endpoint.route().method.as_str(), method);
     }
 }
 
@@ -134,4 +201,25 @@ fn openapi_yaml_documents_every_route_and_no_other() {
     }
     let wanted: BTreeSet<_> = expected().into_iter().map(|(_, m, p)| (m, p)).collect();
     assert_eq!(found, wanted);
+}
+
+/// Browsers may send every method API Gateway routes: the preflight's list covers them all.
+#[test]
+fn the_cors_preflight_allows_every_method_of_the_template() {
+    let allowed = shared::cors::allowed_methods();
+    let allowed: BTreeSet<&str> = allowed.split(", ").collect();
+    let template = yaml("template.yaml");
+    for (function, resource) in template_functions(&template) {
+        for event in resource["Properties"]["Events"].as_hash().unwrap().values() {
+            let method = event["Properties"]["Method"]
+                .as_str()
+                .unwrap()
+                .to_uppercase();
+            assert!(
+                method == "ANY" || allowed.contains(method.as_str()),
+                "{function}: {method} missing from {allowed:?}"
+            );
+        }
+    }
+    assert!(allowed.contains("OPTIONS"));
 }

@@ -83,7 +83,7 @@ async fn main() {
                 Some(&account.credentials()),
             )
             .await;
-        assert!(reply.is(201), "register: {:?} {}", reply.status, reply.body);
+        assert!(reply.is(200), "register: {:?} {}", reply.status, reply.body);
     }
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));

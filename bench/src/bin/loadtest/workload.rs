@@ -217,7 +217,7 @@ impl Client {
     async fn create_chat(&mut self) {
         let body = json!({"name": format!("chat of client {}", self.id)});
         let reply = self.post("/chats/create-chat", &body).await;
-        if let Some(reply) = self.judge("create-chat", reply, 201) {
+        if let Some(reply) = self.judge("create-chat", reply, 200) {
             let chat_id = reply.str("chat_id");
             self.account.learn(&chat_id, &chat_id, 0);
             self.ledger.lock().unwrap().chats.push(ChatRecord {
@@ -247,7 +247,7 @@ impl Client {
             .insert(question.clone(), chat_id.clone());
         let body = json!({"chat_id": chat_id, "question": question, "response": response});
         let reply = self.post("/messages/add-message", &body).await;
-        let Some(reply) = self.judge("add-message", reply, 201) else {
+        let Some(reply) = self.judge("add-message", reply, 200) else {
             return;
         };
         let Some(index) = reply.body["index"].as_u64() else {
@@ -271,7 +271,7 @@ impl Client {
         let index = self.rng.below(len);
         let body = json!({"parent_chat_id": parent, "message_index": index, "name": "alternative"});
         let reply = self.post("/branches/create-branch", &body).await;
-        if let Some(reply) = self.judge("create-branch", reply, 201) {
+        if let Some(reply) = self.judge("create-branch", reply, 200) {
             let branch_id = reply.str("branch_id");
             self.account.learn(&branch_id, &root, index + 1);
             self.ledger.lock().unwrap().chats.push(ChatRecord {
