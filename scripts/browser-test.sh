@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# CORS in a real browser: headless Chromium (Selenium) loads a page from an allowed origin and
+# from a disallowed one, and calls the local server with fetch from each
+# (tests/browser/cors_test.py says what it checks). Installs Debian's chromium and
+# chromium-driver if missing (as root; apt-get update only if the install needs it) and a
+# pinned Selenium into a virtualenv in the cache; starts a throwaway MongoDB unless MONGODB_URI
+# is set. Screenshots go to target/browser-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+
+selenium_version=4.51.0  # 4.52.0 needs certifi>=2026.10.23, which the package index here lacks
+# The browser itself, not Debian's launcher /usr/bin/chromium: that one adds flags of its own
+# from /etc/chromium.d (and trips over its /dev/shm size test in some containers).
+chromium=/usr/lib/chromium/chromium
+chromedriver=/usr/bin/chromedriver
+target_dir=${CARGO_TARGET_DIR:-target}
+artifacts=$target_dir/browser-artifacts
+venv=${CHAT_BACKEND_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chat-backend}/browser-venv
+started=$SECONDS
+
+mkdir -p "$artifacts"
+rm -f "$artifacts"/*.png "$artifacts"/*.log
+
+if [ ! -x "$chromium" ] || [ ! -x "$chromedriver" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "browser-test.sh: Chromium is missing; install it with: sudo apt-get install -y chromium chromium-driver" >&2
+        exit 1
+    fi
+    echo "installing chromium and chromium-driver (Debian packages)" >&2
+    apt_log=$artifacts/apt.log
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-get install -y -q --no-install-recommends chromium chromium-driver >"$apt_log" 2>&1; then
+        echo "  the install needs fresh package lists: apt-get update" >&2
+        if ! { apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver; } >>"$apt_log" 2>&1; then
+            tail -n 20 "$apt_log" >&2
+            echo "browser-test.sh: apt-get install chromium chromium-driver failed (log: $apt_log)" >&2
+            exit 1
+        fi
+    fi
+fi
+
+if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium_version')" 2>/dev/null; then
+    echo "installing selenium==$selenium_version into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "selenium==$selenium_version"
+fi
+
+source scripts/lib/throwaway-mongo.sh
+cargo build --quiet -p local-api
+
+# Three origins on the loopback: the API, the allowed page (127.0.0.1) and the disallowed page
+# (localhost: another host, so another origin, though the same machine).
+api_port=$(free_port)
+allowed_port=$(free_port)
+disallowed_port=$(free_port)
+api=http://127.0.0.1:$api_port/api/v1
+allowed=http://127.0.0.1:$allowed_port
+disallowed=http://localhost:$disallowed_port
+
+LOCAL_ADDR=127.0.0.1:$api_port MONGODB_DATABASE=browser_$api_port RUST_LOG=warn \
+    JWT_SECRET=browser-test-secret-browser-test-secret \
+    CORS_ALLOWED_ORIGINS=$allowed LOGIN_MAX_FAILURES=2 LOGIN_LOCKOUT_SECONDS=900 \
+    "$target_dir/debug/local-api" >"$artifacts/local-api.log" 2>&1 &
+at_exit "kill $!"
+python3 -m http.server --bind 127.0.0.1 --directory tests/browser "$allowed_port" \
+    >"$artifacts/allowed-page-server.log" 2>&1 &
+at_exit "kill $!"
+python3 -m http.server --bind 127.0.0.1 --directory tests/browser "$disallowed_port" \
+    >"$artifacts/disallowed-page-server.log" 2>&1 &
+at_exit "kill $!"
+
+wait_for() {
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "browser-test.sh: nothing answers at $1 (logs in $artifacts)" >&2
+    exit 1
+}
+wait_for "$api/"
+wait_for "http://127.0.0.1:$allowed_port/page.html"
+wait_for "http://127.0.0.1:$disallowed_port/page.html"
+
+status=0
+SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
+    "$venv/bin/python" tests/browser/cors_test.py \
+    --api "$api" --allowed "$allowed" --disallowed "$disallowed" --artifacts "$artifacts" || status=$?
+echo "browser test took $((SECONDS - started)) s; logs and screenshots in $artifacts/" >&2
+exit "$status"
