@@ -1,4 +1,6 @@
-//! Accounts: registration rules, login, and the demo user of local mode.
+//! Accounts: registration rules, login, deleting an account with everything in it, and the
+//! demo user of local mode. An account's id is a UUID given once and never reused; the
+//! username is only the name it logs in with.
 
 use mongodb::bson::DateTime;
 use serde::Serialize;
@@ -7,8 +9,9 @@ use crate::auth::password;
 use crate::auth::token::{IssuedToken, Tokens};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::store::{Store, User};
+use crate::store::{Inserted, Store, User};
 use crate::time::rfc3339;
+use crate::views::DeletedAccountView;
 
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=64;
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=1024;
@@ -24,7 +27,7 @@ pub struct Account {
     pub created_at: String,
 }
 
-/// Usernames are 3–64 of `[A-Za-z0-9_.-]` and case-sensitive; they are also the account id.
+/// Usernames are 3–64 of `[A-Za-z0-9_.-]` and case-sensitive.
 pub fn validate_username(username: &str) -> Result<(), ApiError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     if !USERNAME_CHARS.contains(&username.chars().count()) || !username.chars().all(allowed) {
@@ -51,13 +54,16 @@ pub async fn register(store: &Store, username: &str, password: &str) -> Result<A
     validate_username(username)?;
     validate_password(password)?;
     let user = User {
+        account_id: uuid::Uuid::new_v4().to_string(),
         username: username.to_owned(),
         password_hash: password::hash(password.to_owned()).await?,
         created_at: DateTime::now(),
     };
-    store.insert_user(&user).await?;
+    if store.insert_user(&user).await? == Inserted::Duplicate {
+        return Err(ApiError::Conflict("Username already registered"));
+    }
     Ok(Account {
-        account_id: user.username.clone(),
+        account_id: user.account_id,
         created_at: rfc3339(user.created_at),
         username: user.username,
     })
@@ -90,14 +96,57 @@ pub async fn login(
     if let Some(retry_after) = refused {
         return Err(ApiError::TooManyRequests { retry_after });
     }
-    let stored_hash = user.map(|u| u.password_hash);
+    let (account_id, stored_hash) = user.map(|u| (u.account_id, u.password_hash)).unzip();
     if !password::verify(password.to_owned(), stored_hash).await {
         return Err(ApiError::Unauthorized("Invalid credentials"));
     }
     if counted {
         store.clear_login_attempts(username).await?;
     }
-    tokens.issue(username)
+    tokens.issue(&account_id.unwrap_or_default())
+}
+
+/// Deletes the caller's account once its password is given again (counted like a login, so
+/// a stolen token cannot be used to guess it). The account goes first: from that moment its
+/// tokens are refused everywhere, and the username can be registered again by anyone, who
+/// sees none of this account's data. Its conversations are then purged: now, as far as the
+/// request's time allows, and otherwise by the purge that runs inside later requests.
+pub async fn delete_account(
+    store: &Store,
+    config: &Config,
+    account_id: &str,
+    password: &str,
+) -> Result<DeletedAccountView, ApiError> {
+    let user = store
+        .find_user_by_id(account_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("Could not validate credentials"))?;
+    let (max, window) = (config.login_max_failures, config.login_lockout);
+    if let Some(retry_after) = store
+        .count_login_attempt(&user.username, max, window)
+        .await?
+    {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    if !password::verify(password.to_owned(), Some(user.password_hash)).await {
+        return Err(ApiError::invalid(
+            "password",
+            "is not this account's password",
+        ));
+    }
+    store.clear_login_attempts(&user.username).await?;
+    store.delete_user(account_id).await?;
+    store.expire_account_data(account_id).await?;
+    // Purge while the request has time to spare; what is left goes with later requests.
+    let stop = crate::routes::deadline()
+        .map(|d| d - d.saturating_duration_since(std::time::Instant::now()) / 2);
+    while store.purge_expired(Some(account_id), 5).await? == 5
+        && stop.is_none_or(|stop| std::time::Instant::now() < stop)
+    {}
+    Ok(DeletedAccountView {
+        message: "Account deleted.".into(),
+        account_id: account_id.to_owned(),
+    })
 }
 
 /// Creates the demo account if it is missing (local mode only).

@@ -2,7 +2,6 @@
 
 use lambda_http::Request;
 
-use crate::auth::known_accounts::KnownAccounts;
 use crate::auth::password;
 use crate::auth::token::Tokens;
 use crate::config::{Config, Mode, StartupError};
@@ -16,7 +15,6 @@ pub struct App {
     pub config: Config,
     /// Absent in the register function, which is never given the JWT secret.
     tokens: Option<Tokens>,
-    known_accounts: KnownAccounts,
     store: Store,
 }
 
@@ -29,7 +27,6 @@ impl App {
         let tokens = jwt_secret.map(|s| Tokens::new(s, &config.jwt_issuer, config.token_ttl));
         let store = Store::connect(&config).await?;
         Ok(Self {
-            known_accounts: KnownAccounts::new(config.account_cache_ttl),
             config,
             tokens,
             store,
@@ -73,24 +70,18 @@ impl App {
         })
     }
 
-    /// The account id the request's bearer token speaks for. The account must still exist, and
-    /// the token must not be older than it: a token of a deleted account whose username was
-    /// registered again belongs to someone else.
+    /// The account id the request's bearer token speaks for. The account must still exist:
+    /// asked of the database on every request (one read of the `_id` index), so the tokens
+    /// of a deleted account are refused at once, on every instance.
     pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
-        const REFUSED: ApiError = ApiError::Unauthorized("Could not validate credentials");
         let bearer = self.tokens()?.verify(bearer_token(request)?)?;
-        let created_at = match self.known_accounts.created_at(&bearer.account_id) {
-            Some(created_at) => created_at,
-            None => {
-                let store = self.store().await?;
-                let created = store.account_created_at(&bearer.account_id).await?;
-                let created_at = created.ok_or(REFUSED)?.timestamp_millis().div_euclid(1000);
-                self.known_accounts.remember(&bearer.account_id, created_at);
-                created_at
-            }
-        };
-        if bearer.issued_at < created_at {
-            return Err(REFUSED);
+        if !self
+            .store()
+            .await?
+            .account_exists(&bearer.account_id)
+            .await?
+        {
+            return Err(ApiError::Unauthorized("Could not validate credentials"));
         }
         Ok(bearer.account_id)
     }

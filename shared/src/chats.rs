@@ -1,127 +1,37 @@
-//! Chats, branches and messages as the API shows them, and the rules for creating, adding,
-//! branching and switching branches. A branch is a chat with a parent: everything that works on
-//! a chat works on a branch.
+//! Chats and conversations: creating, reading a page of history, listing, renaming, archiving,
+//! pinning, and the trash (delete, restore, purge). A branch is a chat with a parent:
+//! everything that reads a chat reads a branch.
 
-use serde::Serialize;
+use mongodb::bson::{DateTime, Document, Timestamp, doc};
+use serde::{Deserialize, Serialize};
 
+use crate::cursor;
 use crate::error::ApiError;
-use crate::store::{Chat, Message, Store};
+use crate::idempotency::Idempotency;
+use crate::requests::ChatUpdate;
+use crate::store::{Chat, Conversation, Inserted, ListPosition, Store, TrashPosition};
 use crate::text;
 use crate::time::rfc3339;
+use crate::tree;
+use crate::views::{BranchView, ChatView, ConversationView, MessageView, Page, UpdatedView};
 
 pub const MAX_NAME_CHARS: usize = 200;
-/// Per field, in UTF-8 bytes: a long answer from a model fits, a novel does not.
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-const CHAT_NOT_FOUND: ApiError = ApiError::NotFound("Chat not found");
+pub const CHAT_NOT_FOUND: ApiError = ApiError::NotFound("Chat not found");
 
-#[derive(Debug, Serialize)]
-pub struct ChatView {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub chat_id: String,
-    pub account_id: String,
-    pub name: String,
-    pub created_at: String,
-    /// Whether this chat is the active member of its conversation tree.
-    pub active: bool,
-    pub root_chat_id: String,
-    pub active_branch_id: String,
-    pub parent_chat_id: Option<String>,
-    pub created_from_message_index: Option<i64>,
-    pub messages: Vec<MessageView>,
-    pub branches: Vec<BranchView>,
-}
+/// get-chat's page size: default, and most.
+pub const DEFAULT_PAGE: i64 = 100;
+pub const MAX_PAGE: i64 = 1000;
+/// Lambda refuses responses over 6 MB; a page stops short of that whatever its text (JSON
+/// escaping can make a message six times its stored size).
+pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 
-#[derive(Debug, Serialize)]
-pub struct MessageView {
-    /// Position in the visible history: the `message_index` to branch at.
-    pub index: i64,
-    pub question: String,
-    pub response: String,
-    pub response_id: String,
-    pub timestamp: String,
-}
+/// List pages: default size, and most.
+pub const DEFAULT_LIST: i64 = 20;
+pub const MAX_LIST: i64 = 100;
 
-#[derive(Debug, Serialize)]
-pub struct BranchView {
-    pub branch_id: String,
-    pub name: String,
-    pub created_from_message_index: Option<i64>,
-    pub created_at: String,
-    pub active: bool,
-}
-
-/// The answer to create-branch.
-#[derive(Debug, Serialize)]
-pub struct NewBranchView {
-    pub branch_id: String,
-    pub parent_chat_id: String,
-    pub root_chat_id: String,
-    pub name: String,
-    pub created_from_message_index: i64,
-    pub created_at: String,
-    pub active: bool,
-}
-
-/// The answer to set-active-branch.
-#[derive(Debug, Serialize)]
-pub struct ActiveBranchView {
-    pub message: &'static str,
-    pub chat_id: String,
-    pub active_branch_id: String,
-}
-
-impl From<Message> for MessageView {
-    fn from(m: Message) -> Self {
-        Self {
-            index: m.position,
-            question: m.question,
-            response: m.response,
-            response_id: m.response_id,
-            timestamp: rfc3339(m.timestamp),
-        }
-    }
-}
-
-impl BranchView {
-    fn new(chat: Chat, active_branch_id: &str) -> Self {
-        Self {
-            active: chat.chat_id == active_branch_id,
-            branch_id: chat.chat_id,
-            name: chat.name,
-            created_from_message_index: chat.created_from_message_index,
-            created_at: rfc3339(chat.created_at),
-        }
-    }
-}
-
-impl ChatView {
-    fn new(
-        chat: Chat,
-        active_branch_id: String,
-        messages: Vec<Message>,
-        branches: Vec<Chat>,
-    ) -> Self {
-        Self {
-            id: chat.id.to_hex(),
-            active: chat.chat_id == active_branch_id,
-            branches: branches
-                .into_iter()
-                .map(|b| BranchView::new(b, &active_branch_id))
-                .collect(),
-            active_branch_id,
-            messages: messages.into_iter().map(MessageView::from).collect(),
-            chat_id: chat.chat_id,
-            account_id: chat.account_id,
-            name: chat.name,
-            created_at: rfc3339(chat.created_at),
-            root_chat_id: chat.root_chat_id,
-            parent_chat_id: chat.parent_chat_id,
-            created_from_message_index: chat.created_from_message_index,
-        }
-    }
-}
+/// Expired trash purged per request that looks at the trash (bounded work; the oldest first).
+const PURGE_PER_REQUEST: i64 = 2;
 
 /// A name is required, shows something (not only white space or invisible characters), holds
 /// no control characters but tab and newline, and is at most 200 characters. Stored as given.
@@ -144,154 +54,418 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The question must say something; the response may be empty (a model can answer nothing).
-pub fn validate_message(question: &str, response: &str) -> Result<(), ApiError> {
-    if text::is_blank(question) {
-        return Err(ApiError::invalid("question", "must not be blank"));
-    }
-    for (field, text) in [("question", question), ("response", response)] {
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(ApiError::invalid(
-                field,
-                format!("must be at most {MAX_TEXT_BYTES} bytes"),
-            ));
-        }
-    }
-    Ok(())
+/// What a transaction found instead of doing its write.
+pub enum Refused {
+    NotFound,
+    /// Another request with the same `Idempotency-Key` committed first.
+    KeyTaken,
 }
 
+impl Refused {
+    pub fn into_error(self) -> ApiError {
+        match self {
+            Self::NotFound => CHAT_NOT_FOUND,
+            // The key's answer exists now; the caller replays it (see handlers).
+            Self::KeyTaken => {
+                ApiError::Conflict("A request with this Idempotency-Key is in progress")
+            }
+        }
+    }
+}
+
+/// Stores an idempotency record in the transaction, or reports the key taken.
+pub(crate) async fn keep_answer(
+    store: &Store,
+    session: &mut mongodb::ClientSession,
+    idempotency: Option<&Idempotency>,
+    answer: &impl Serialize,
+) -> mongodb::error::Result<Result<(), Refused>> {
+    let Some(idempotency) = idempotency else {
+        return Ok(Ok(()));
+    };
+    Ok(
+        match store
+            .insert_idempotency(session, &idempotency.record(answer))
+            .await?
+        {
+            Inserted::Inserted => Ok(()),
+            Inserted::Duplicate => Err(Refused::KeyTaken),
+        },
+    )
+}
+
+/// A new conversation: its root chat, active, with no messages.
 pub async fn create_chat(
     store: &Store,
     account_id: &str,
     name: &str,
+    idempotency: Option<&Idempotency>,
 ) -> Result<ChatView, ApiError> {
     validate_name(name)?;
-    let chat = Chat::new_root(account_id, name);
-    store.insert_chat(&chat).await?;
-    let active = chat.chat_id.clone();
-    Ok(ChatView::new(chat, active, Vec::new(), Vec::new()))
+    let (chat, conversation) = tree::new_root(account_id, name);
+    let view = chat_view(
+        chat.clone(),
+        &conversation.active_branch_id,
+        Vec::new(),
+        Vec::new(),
+        0,
+    );
+    let root = chat.chat_id.clone();
+    let (chat, conversation, answer) = (&chat, &conversation, &view);
+    store
+        .transaction(&root, |session| async move {
+            let mut session = session.lock().await;
+            store.insert_chat(&mut session, chat).await?;
+            store
+                .insert_conversation(&mut session, conversation)
+                .await?;
+            keep_answer(store, &mut session, idempotency, answer).await
+        })
+        .await?
+        .map_err(Refused::into_error)?;
+    Ok(view)
 }
 
-/// A chat or branch with its whole visible history and its direct branches.
+/// A chat or branch with a page of its visible history: the newest `limit` messages before
+/// index `before` (default: the end), cut shorter if the answer would pass `MAX_PAGE_BYTES`.
 pub async fn get_chat(
     store: &Store,
     account_id: &str,
     chat_id: &str,
+    limit: Option<i64>,
+    before: Option<i64>,
 ) -> Result<ChatView, ApiError> {
     let chat = store
         .find_chat(account_id, chat_id)
         .await?
         .ok_or(CHAT_NOT_FOUND)?;
-    let (messages, branches, active_branch_id) = tokio::try_join!(
-        store.visible_messages(&chat),
+    let end = match before {
+        None => chat.message_count,
+        Some(before) if (0..=chat.message_count).contains(&before) => before,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "before",
+                format!("must be between 0 and {} for this chat", chat.message_count),
+            ));
+        }
+    };
+    let start = (end - limit.unwrap_or(DEFAULT_PAGE)).max(0);
+    let pieces = tree::pieces(&chat, start, end);
+    let (messages, branches, conversation) = tokio::try_join!(
+        store.messages_in(account_id, &pieces),
         store.branches_of(&chat),
-        store.active_branch_id(&chat),
+        store.find_conversation(account_id, &chat.root_chat_id, false),
     )?;
-    Ok(ChatView::new(chat, active_branch_id, messages, branches))
+    let active = conversation.ok_or(CHAT_NOT_FOUND)?.active_branch_id;
+    let messages = messages.into_iter().map(MessageView::from).collect();
+    let mut view = chat_view(chat, &active, Vec::new(), branches, start);
+    view.messages = fit(messages, MAX_PAGE_BYTES.saturating_sub(encoded_len(&view)));
+    let first = view.messages.first().map_or(end, |m| m.index);
+    view.has_more = first > 0;
+    view.next_before = view.has_more.then_some(first);
+    Ok(view)
 }
 
-pub async fn add_message(
-    store: &Store,
-    account_id: &str,
-    chat_id: &str,
-    question: &str,
-    response: &str,
-) -> Result<MessageView, ApiError> {
-    validate_message(question, response)?;
-    let message = store
-        .append_message(account_id, chat_id, question, response)
-        .await?
-        .ok_or(CHAT_NOT_FOUND)?;
-    Ok(message.into())
-}
-
-/// Branches `parent_chat_id` (a chat or a branch) after its message `message_index`, an index
-/// into the parent's whole visible history.
-pub async fn create_branch(
-    store: &Store,
-    account_id: &str,
-    parent_chat_id: &str,
-    message_index: i64,
-    name: &str,
-) -> Result<NewBranchView, ApiError> {
-    validate_name(name)?;
-    let parent = store
-        .find_chat(account_id, parent_chat_id)
-        .await?
-        .ok_or(CHAT_NOT_FOUND)?;
-    // The counter only counts committed messages, so every index accepted here is readable.
-    let len = parent.message_count;
-    if !(0..len).contains(&message_index) {
-        let rule = match len {
-            0 => "the chat has no messages to branch from".to_owned(),
-            _ => format!("must be between 0 and {} for this chat", len - 1),
-        };
-        return Err(ApiError::invalid("message_index", rule));
+/// The newest messages of `messages` whose JSON fits in `budget` bytes.
+fn fit(mut messages: Vec<MessageView>, budget: usize) -> Vec<MessageView> {
+    let mut used = 0;
+    let mut keep = messages.len();
+    for message in messages.iter().rev() {
+        let size = encoded_len(message) + 1;
+        if used + size > budget {
+            break;
+        }
+        used += size;
+        keep -= 1;
     }
-    let branch = Chat::new_branch(&parent, message_index, name);
-    store.insert_chat(&branch).await?;
-    Ok(NewBranchView {
-        branch_id: branch.chat_id,
-        parent_chat_id: parent.chat_id,
-        root_chat_id: branch.root_chat_id,
-        name: branch.name,
-        created_from_message_index: message_index,
-        created_at: rfc3339(branch.created_at),
-        active: false,
+    messages.split_off(keep)
+}
+
+fn encoded_len(value: &impl Serialize) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+pub(crate) fn chat_view(
+    chat: Chat,
+    active_branch_id: &str,
+    messages: Vec<MessageView>,
+    branches: Vec<Chat>,
+    first_index: i64,
+) -> ChatView {
+    ChatView {
+        id: chat.id.to_hex(),
+        active: chat.chat_id == active_branch_id,
+        branches: branches
+            .into_iter()
+            .map(|b| BranchView::new(b, active_branch_id))
+            .collect(),
+        active_branch_id: active_branch_id.to_owned(),
+        message_count: chat.message_count,
+        has_more: first_index > 0,
+        next_before: (first_index > 0).then_some(first_index),
+        messages,
+        chat_id: chat.chat_id,
+        account_id: chat.account_id,
+        name: chat.name,
+        created_at: rfc3339(chat.created_at),
+        root_chat_id: chat.root_chat_id,
+        parent_chat_id: chat.parent_chat_id,
+        created_from_message_index: chat.created_from_message_index,
+    }
+}
+
+/// Filters of list-chats.
+pub struct ListFilter {
+    /// Archived conversations only (`true`) or unarchived only (`false`, the default).
+    pub archived: bool,
+    /// Pinned only, unpinned only, or both.
+    pub pinned: Option<bool>,
+}
+
+/// Where list-chats stopped, and as of which snapshot of the database.
+#[derive(Serialize, Deserialize)]
+struct ListCursor {
+    /// The snapshot's cluster time (seconds, increment).
+    at: Option<(u32, u32)>,
+    /// The filters it belongs to.
+    archived: bool,
+    pinned: Option<bool>,
+    after: ListPosition,
+}
+
+/// The caller's conversations, pinned first, then most recent activity first. Pages after
+/// the first read the database as of the first page, so that while other writes move items
+/// around, paging neither skips nor repeats one (within MongoDB's snapshot window, five
+/// minutes by default; later pages read live data from the same position).
+pub async fn list_chats(
+    store: &Store,
+    account_id: &str,
+    filter: ListFilter,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<Page<ConversationView>, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIST);
+    let cursor: Option<ListCursor> = cursor.map(cursor::decode).transpose()?;
+    if let Some(c) = &cursor
+        && (c.archived, c.pinned) != (filter.archived, filter.pinned)
+    {
+        return Err(ApiError::invalid(
+            "cursor",
+            "belongs to a list with other filters",
+        ));
+    }
+    let mut query = doc! { "archived": filter.archived };
+    if let Some(pinned) = filter.pinned {
+        query.insert("pinned", pinned);
+    }
+    let at = cursor
+        .as_ref()
+        .and_then(|c| c.at)
+        .map(|(time, increment)| Timestamp { time, increment });
+    let listed = store
+        .list_conversations(
+            account_id,
+            query,
+            cursor.as_ref().map(|c| &c.after),
+            limit + 1,
+            at,
+        )
+        .await?;
+    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    let mut items = listed.conversations;
+    let next = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        let last = items.last().expect("a full page");
+        cursor::encode(&ListCursor {
+            at: listed.at.map(|t| (t.time, t.increment)),
+            archived: filter.archived,
+            pinned: filter.pinned,
+            after: ListPosition {
+                pinned: last.pinned,
+                updated_at: last.updated_at,
+                id: last.root_chat_id.clone(),
+            },
+        })
+    });
+    Ok(Page {
+        items: items.into_iter().map(ConversationView::from).collect(),
+        next_cursor: next,
     })
 }
 
-/// The direct branches of a chat or branch, oldest first.
-pub async fn get_branches(
+/// The caller's trash, most recently deleted first. Expired conversations are purged first.
+pub async fn list_deleted(
     store: &Store,
     account_id: &str,
-    chat_id: &str,
-) -> Result<Vec<BranchView>, ApiError> {
-    let chat = store
-        .find_chat(account_id, chat_id)
-        .await?
-        .ok_or(CHAT_NOT_FOUND)?;
-    let (branches, active_branch_id) =
-        tokio::try_join!(store.branches_of(&chat), store.active_branch_id(&chat))?;
-    Ok(branches
-        .into_iter()
-        .map(|b| BranchView::new(b, &active_branch_id))
-        .collect())
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<Page<ConversationView>, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIST);
+    let after: Option<TrashPosition> = cursor.map(cursor::decode).transpose()?;
+    store
+        .purge_expired(Some(account_id), PURGE_PER_REQUEST)
+        .await?;
+    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    let mut items = store
+        .list_trash(account_id, after.as_ref(), limit + 1)
+        .await?;
+    let next = (items.len() as i64 > limit).then(|| {
+        items.truncate(limit as usize);
+        let last = items.last().expect("a full page");
+        cursor::encode(&TrashPosition {
+            deleted_at: last.deleted_at.unwrap_or(DateTime::MIN),
+            id: last.root_chat_id.clone(),
+        })
+    });
+    Ok(Page {
+        items: items.into_iter().map(ConversationView::from).collect(),
+        next_cursor: next,
+    })
 }
 
-/// Makes `branch_id` — or, without one, `chat_id` itself — the active member of `chat_id`'s
-/// conversation tree. Other trees, including the caller's other chats, are untouched.
-pub async fn set_active_branch(
+/// Renames a chat or branch, and archives or pins a conversation (a root chat id only).
+pub async fn update_chat(
     store: &Store,
     account_id: &str,
     chat_id: &str,
-    branch_id: Option<&str>,
-) -> Result<ActiveBranchView, ApiError> {
+    update: &ChatUpdate,
+) -> Result<UpdatedView, ApiError> {
+    if update == &ChatUpdate::default() {
+        return Err(ApiError::invalid(
+            "body",
+            "give at least one of name, archived, pinned",
+        ));
+    }
+    if let Some(name) = &update.name {
+        validate_name(name)?;
+    }
     let chat = store
         .find_chat(account_id, chat_id)
         .await?
         .ok_or(CHAT_NOT_FOUND)?;
-    let active = match branch_id {
-        None => chat.chat_id.clone(),
-        Some(id) if id == chat.chat_id => chat.chat_id.clone(),
-        Some(id) => match store.find_chat(account_id, id).await? {
-            Some(target) if target.root_chat_id == chat.root_chat_id => target.chat_id,
-            _ => {
+    if !chat.is_root() {
+        for (field, given) in [
+            ("archived", update.archived.is_some()),
+            ("pinned", update.pinned.is_some()),
+        ] {
+            if given {
                 return Err(ApiError::invalid(
-                    "branch_id",
-                    "must be a chat or branch of the same conversation",
+                    field,
+                    "applies to a whole conversation: use its root chat_id",
                 ));
             }
-        },
-    };
-    store
-        .set_active_branch(account_id, &chat.root_chat_id, &active)
-        .await?;
-    Ok(ActiveBranchView {
-        message: "Active branch set successfully.",
+        }
+    }
+    let mut set = Document::new();
+    if let Some(name) = &update.name {
+        // A rename is activity: the conversation moves up the list.
+        set.insert("updated_at", DateTime::now());
+        if chat.is_root() {
+            set.insert("title", name);
+        }
+    }
+    if let Some(archived) = update.archived {
+        set.insert("archived", archived);
+    }
+    if let Some(pinned) = update.pinned {
+        set.insert("pinned", pinned);
+    }
+    let name = update.name.clone().unwrap_or_else(|| chat.name.clone());
+    let (root, set) = (&chat.root_chat_id, &set);
+    let conversation = store
+        .transaction(root, |session| async move {
+            let mut session = session.lock().await;
+            if let Some(name) = &update.name {
+                store
+                    .rename_chat(&mut session, account_id, chat_id, name)
+                    .await?;
+            }
+            let updated = store
+                .update_conversation(&mut session, account_id, root, doc! { "$set": set.clone() })
+                .await?;
+            Ok(updated.ok_or(Refused::NotFound))
+        })
+        .await?
+        .map_err(Refused::into_error)?;
+    Ok(UpdatedView {
         chat_id: chat.chat_id,
-        active_branch_id: active,
+        name,
+        conversation: conversation.into(),
     })
+}
+
+/// Moves a whole conversation to the trash: from now on every member answers 404, and no
+/// list or search shows it, until it is restored or, `retention` later, purged.
+pub async fn delete_chat(
+    store: &Store,
+    account_id: &str,
+    chat_id: &str,
+    retention: std::time::Duration,
+) -> Result<ConversationView, ApiError> {
+    let chat = store
+        .find_chat(account_id, chat_id)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)?;
+    if !chat.is_root() {
+        return Err(ApiError::invalid(
+            "chat_id",
+            "is a branch: delete-chat takes a conversation's root chat_id",
+        ));
+    }
+    let now = DateTime::now();
+    let purge_at = now.saturating_add_duration(retention);
+    let root = &chat.root_chat_id;
+    let deleted = store
+        .transaction(root, |session| async move {
+            let mut session = session.lock().await;
+            let Some(conversation) = store
+                .set_trash(&mut session, account_id, root, Some((now, purge_at)))
+                .await?
+            else {
+                return Ok(Err(Refused::NotFound));
+            };
+            store
+                .mark_tree(&mut session, account_id, root, Some(now))
+                .await?;
+            Ok(Ok(conversation))
+        })
+        .await?
+        .map_err(Refused::into_error)?;
+    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    Ok(deleted.into())
+}
+
+/// Brings a conversation back from the trash, intact, while it is not yet purged.
+pub async fn restore_chat(
+    store: &Store,
+    account_id: &str,
+    chat_id: &str,
+) -> Result<ConversationView, ApiError> {
+    let restored = store
+        .transaction(chat_id, |session| async move {
+            let mut session = session.lock().await;
+            let Some(conversation) = store
+                .set_trash(&mut session, account_id, chat_id, None)
+                .await?
+            else {
+                return Ok(Err(Refused::NotFound));
+            };
+            store
+                .mark_tree(&mut session, account_id, chat_id, None)
+                .await?;
+            Ok(Ok(conversation))
+        })
+        .await?
+        .map_err(Refused::into_error)?;
+    Ok(restored.into())
+}
+
+/// Finds the conversation of a live chat, for the operations that need the active member.
+pub(crate) async fn conversation_of(store: &Store, chat: &Chat) -> Result<Conversation, ApiError> {
+    store
+        .find_conversation(&chat.account_id, &chat.root_chat_id, false)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)
 }
 
 #[cfg(test)]
@@ -299,7 +473,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_must_be_present_and_short() {
+    fn names_must_be_present_visible_and_short() {
         assert!(validate_name("Trip to Lisbon").is_ok());
         assert!(validate_name("two\tcolumns\nand lines").is_ok());
         assert!(validate_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
@@ -319,28 +493,27 @@ mod tests {
         }
     }
 
+    fn message(index: i64, text: &str) -> MessageView {
+        MessageView {
+            index,
+            question: text.into(),
+            response: String::new(),
+            response_id: "r".into(),
+            timestamp: "t".into(),
+        }
+    }
+
     #[test]
-    fn questions_must_be_present_and_texts_bounded() {
-        assert!(validate_message("Hi?", "").is_ok());
-        assert!(
-            validate_message(" ", "x")
-                .unwrap_err()
-                .to_string()
-                .starts_with("question: ")
-        );
-        let long = "x".repeat(MAX_TEXT_BYTES + 1);
-        assert!(
-            validate_message(&long, "x")
-                .unwrap_err()
-                .to_string()
-                .starts_with("question: ")
-        );
-        assert!(
-            validate_message("q", &long)
-                .unwrap_err()
-                .to_string()
-                .starts_with("response: ")
-        );
-        assert!(validate_message(&"x".repeat(MAX_TEXT_BYTES), "").is_ok());
+    fn a_page_keeps_the_newest_messages_that_fit() {
+        let messages: Vec<_> = (0..10).map(|i| message(i, &"x".repeat(100))).collect();
+        let one = encoded_len(&messages[0]) + 1;
+        assert_eq!(fit(messages.clone(), usize::MAX).len(), 10);
+        let kept = fit(messages.clone(), one * 3 + 5);
+        assert_eq!(kept.iter().map(|m| m.index).collect::<Vec<_>>(), [7, 8, 9]);
+        assert!(fit(messages, one - 1).is_empty());
+        // Escaping counts: a control character takes six bytes of JSON.
+        let escaped = vec![message(0, &"\u{1}".repeat(100))];
+        assert!(fit(escaped.clone(), 300).is_empty());
+        assert_eq!(fit(escaped, 700).len(), 1);
     }
 }

@@ -34,9 +34,8 @@ pub struct Config {
     pub db_timeout: Duration,
     /// Upper bound on any one request; past it the client gets 503 instead of a hung connection.
     pub request_timeout: Duration,
-    /// How long an account, once seen to exist, is trusted without asking the database again;
-    /// a deleted account's tokens stop working within this time (at once on a new instance).
-    pub account_cache_ttl: Duration,
+    /// How long a deleted conversation stays in the trash before it is purged.
+    pub trash_retention: Duration,
     /// Failed logins for one username before it is locked out...
     pub login_max_failures: u32,
     /// ...for this long; failures older than this are forgotten.
@@ -58,10 +57,12 @@ struct Setting {
 const JWT_TTL_SECONDS: Setting = setting("JWT_TTL_SECONDS", 30 * 60, 60..=30 * 24 * 3600);
 const MONGODB_TIMEOUT_MS: Setting = setting("MONGODB_TIMEOUT_MS", 3000, 100..=60_000);
 const REQUEST_TIMEOUT_MS: Setting = setting("REQUEST_TIMEOUT_MS", 10_000, 200..=900_000);
-const ACCOUNT_CACHE_SECONDS: Setting = setting("ACCOUNT_CACHE_SECONDS", 60, 0..=3600);
+const TRASH_RETENTION_DAYS: Setting = setting("TRASH_RETENTION_DAYS", 30, 1..=3650);
 const LOGIN_MAX_FAILURES: Setting = setting("LOGIN_MAX_FAILURES", 5, 1..=1000);
 const LOGIN_LOCKOUT_SECONDS: Setting = setting("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1..=86_400);
 const HEADER_TIMEOUT_MS: Setting = setting("LOCAL_HEADER_TIMEOUT_MS", 10_000, 100..=600_000);
+
+const DAY: u64 = 24 * 3600;
 
 const fn setting(name: &'static str, default: u64, range: RangeInclusive<u64>) -> Setting {
     Setting {
@@ -100,7 +101,7 @@ impl Config {
             token_ttl: Duration::from_secs(JWT_TTL_SECONDS.default),
             db_timeout: Duration::from_millis(MONGODB_TIMEOUT_MS.default),
             request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS.default),
-            account_cache_ttl: Duration::from_secs(ACCOUNT_CACHE_SECONDS.default),
+            trash_retention: Duration::from_secs(TRASH_RETENTION_DAYS.default * DAY),
             login_max_failures: LOGIN_MAX_FAILURES.default as u32,
             login_lockout: Duration::from_secs(LOGIN_LOCKOUT_SECONDS.default),
             cors_origins: AllowedOrigins::Any,
@@ -137,7 +138,7 @@ impl Config {
         config.token_ttl = Duration::from_secs(JWT_TTL_SECONDS.read(vars)?);
         config.db_timeout = Duration::from_millis(MONGODB_TIMEOUT_MS.read(vars)?);
         config.request_timeout = Duration::from_millis(REQUEST_TIMEOUT_MS.read(vars)?);
-        config.account_cache_ttl = Duration::from_secs(ACCOUNT_CACHE_SECONDS.read(vars)?);
+        config.trash_retention = Duration::from_secs(TRASH_RETENTION_DAYS.read(vars)? * DAY);
         config.login_max_failures = LOGIN_MAX_FAILURES.read(vars)? as u32;
         config.login_lockout = Duration::from_secs(LOGIN_LOCKOUT_SECONDS.read(vars)?);
         config.header_read_timeout = Duration::from_millis(HEADER_TIMEOUT_MS.read(vars)?);
@@ -184,7 +185,7 @@ mod tests {
             JWT_TTL_SECONDS,
             MONGODB_TIMEOUT_MS,
             REQUEST_TIMEOUT_MS,
-            ACCOUNT_CACHE_SECONDS,
+            TRASH_RETENTION_DAYS,
             LOGIN_MAX_FAILURES,
             LOGIN_LOCKOUT_SECONDS,
             HEADER_TIMEOUT_MS,

@@ -12,10 +12,7 @@ pub enum ApiError {
     BadRequest(String),
     /// The request is well-formed but a field breaks a rule; `field` names it.
     #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: String, message: String },
     /// Missing, malformed, tampered or expired credentials.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -48,9 +45,9 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }

@@ -1,109 +1,202 @@
-//! One function per endpoint, each the same short path: parse → authenticate → domain → respond.
-//! Errors are returned as `ApiError`; `routes::Endpoint::handle` turns them into responses.
+//! One function per endpoint, each the same short path: parse → authenticate → domain →
+//! respond. Errors are returned as `ApiError`; `routes::Endpoint::handle` turns them into
+//! responses. Bodies and query parameters are read with the typed structs of `requests`.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use serde::Serialize;
 
-use crate::accounts;
 use crate::app::App;
-use crate::chats;
+use crate::chats::{self, ListFilter, MAX_LIST, MAX_PAGE};
 use crate::error::ApiError;
-use crate::http::{JsonBody, json, query_param};
+use crate::http::json;
+use crate::idempotency::{self, Begin, Idempotency};
+use crate::requests::{
+    self, ActiveBranch, ChatUpdate, Credentials, NewBranch, NewChat, NewMessage, PasswordCheck,
+    query, query_bool, query_number,
+};
+use crate::store::Store;
+use crate::{accounts, branches, messages};
 
 pub type Outcome = Result<Response<Body>, ApiError>;
 
+fn ok<T: Serialize>(value: &T) -> Outcome {
+    Ok(json(StatusCode::OK, value))
+}
+
 /// `POST /auth/register {username, password}` → 200 account.
 pub async fn register(app: &App, request: Request) -> Outcome {
-    let body = JsonBody::parse(&request)?;
-    let (username, password) = (body.string("username")?, body.string("password")?);
-    let account = accounts::register(app.store().await?, username, password).await?;
-    Ok(json(StatusCode::OK, &account))
+    let body: Credentials = requests::body(&request)?;
+    ok(&accounts::register(app.store().await?, &body.username, &body.password).await?)
 }
 
 /// `POST /auth/login {username, password}` → 200 bearer token.
 pub async fn login(app: &App, request: Request) -> Outcome {
-    let body = JsonBody::parse(&request)?;
-    let (username, password) = (body.string("username")?, body.string("password")?);
-    let token = accounts::login(
-        app.store().await?,
-        app.tokens()?,
-        &app.config,
-        username,
-        password,
-    )
-    .await?;
-    Ok(json(StatusCode::OK, &token))
+    let body: Credentials = requests::body(&request)?;
+    let store = app.store().await?;
+    let tokens = app.tokens()?;
+    ok(&accounts::login(store, tokens, &app.config, &body.username, &body.password).await?)
+}
+
+/// `DELETE /auth/delete-account {password}` → 200; the account and all its data are gone.
+pub async fn delete_account(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let body: PasswordCheck = requests::body(&request)?;
+    let store = app.store().await?;
+    ok(&accounts::delete_account(store, &app.config, &account, &body.password).await?)
+}
+
+/// Answers a creating request: the domain's answer, or — when another request with the same
+/// `Idempotency-Key` committed first — that request's answer.
+async fn answer<T: Serialize>(
+    store: &Store,
+    result: Result<T, ApiError>,
+    pending: Option<Idempotency>,
+) -> Outcome {
+    match (result, pending) {
+        (Err(ApiError::Conflict(_)), Some(pending)) => match pending.recheck(store).await? {
+            Some(replay) => Ok(replay),
+            None => Err(ApiError::Conflict(
+                "A request with this Idempotency-Key is in progress",
+            )),
+        },
+        (result, _) => ok(&result?),
+    }
 }
 
 /// `POST /chats/create-chat {name}` → 200 chat.
 pub async fn create_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let body = JsonBody::parse(&request)?;
-    let chat = chats::create_chat(app.store().await?, &account, body.string("name")?).await?;
-    Ok(json(StatusCode::OK, &chat))
+    let body: NewChat = requests::body(&request)?;
+    let store = app.store().await?;
+    let pending = match idempotency::begin(store, &account, &request, "create-chat", &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let result = chats::create_chat(store, &account, &body.name, pending.as_ref()).await;
+    answer(store, result, pending).await
 }
 
-/// `GET /chats/get-chat?chat_id=ID` → 200 chat with its visible messages and direct branches.
+/// `GET /chats/get-chat?chat_id=ID[&limit=N&before=I]` → 200 chat with a page of its visible
+/// messages (the newest `limit`, default 100, before index `before`) and its direct branches.
 pub async fn get_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query_param(&request, "chat_id")?;
-    let chat = chats::get_chat(app.store().await?, &account, &chat_id).await?;
-    Ok(json(StatusCode::OK, &chat))
+    let chat_id = query(&request, "chat_id")?;
+    let limit = query_number(&request, "limit", 1..=MAX_PAGE)?;
+    let before = query_number(&request, "before", 0..=i64::MAX)?;
+    let store = app.store().await?;
+    ok(&chats::get_chat(store, &account, &chat_id, limit, before).await?)
+}
+
+/// `GET /chats/list-chats[?limit=&cursor=&archived=&pinned=]` → 200 a page of conversations.
+pub async fn list_chats(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let filter = ListFilter {
+        archived: query_bool(&request, "archived")?.unwrap_or(false),
+        pinned: query_bool(&request, "pinned")?,
+    };
+    let limit = query_number(&request, "limit", 1..=MAX_LIST)?;
+    let cursor = requests::optional_query(&request, "cursor")?;
+    let store = app.store().await?;
+    ok(&chats::list_chats(store, &account, filter, limit, cursor.as_deref()).await?)
+}
+
+/// `GET /chats/list-deleted[?limit=&cursor=]` → 200 a page of the trash.
+pub async fn list_deleted(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let limit = query_number(&request, "limit", 1..=MAX_LIST)?;
+    let cursor = requests::optional_query(&request, "cursor")?;
+    let store = app.store().await?;
+    ok(&chats::list_deleted(store, &account, limit, cursor.as_deref()).await?)
+}
+
+/// `PATCH /chats/update-chat?chat_id=ID {name?, archived?, pinned?}` → 200.
+pub async fn update_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let chat_id = query(&request, "chat_id")?;
+    let body: ChatUpdate = requests::body(&request)?;
+    let store = app.store().await?;
+    ok(&chats::update_chat(store, &account, &chat_id, &body).await?)
+}
+
+/// `DELETE /chats/delete-chat?chat_id=ROOT` → 200 the conversation, now in the trash.
+pub async fn delete_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let chat_id = query(&request, "chat_id")?;
+    let store = app.store().await?;
+    let retention = app.config.trash_retention;
+    ok(&chats::delete_chat(store, &account, &chat_id, retention).await?)
+}
+
+/// `POST /chats/restore-chat?chat_id=ROOT` → 200 the conversation, out of the trash.
+pub async fn restore_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let chat_id = query(&request, "chat_id")?;
+    ok(&chats::restore_chat(app.store().await?, &account, &chat_id).await?)
 }
 
 /// `POST /messages/add-message {chat_id, question, response}` → 200 message.
 pub async fn add_message(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let body = JsonBody::parse(&request)?;
-    let (chat_id, question, response) = (
-        body.string("chat_id")?,
-        body.string("question")?,
-        body.string("response")?,
-    );
-    let message =
-        chats::add_message(app.store().await?, &account, chat_id, question, response).await?;
-    Ok(json(StatusCode::OK, &message))
+    let body: NewMessage = requests::body(&request)?;
+    let store = app.store().await?;
+    let pending = match idempotency::begin(store, &account, &request, "add-message", &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let (chat_id, question, response) = (&body.chat_id, &body.question, &body.response);
+    let result = messages::add_message(
+        store,
+        &account,
+        chat_id,
+        question,
+        response,
+        pending.as_ref(),
+    )
+    .await;
+    answer(store, result, pending).await
+}
+
+/// `GET /messages/search-messages?q=TEXT[&limit=&cursor=]` → 200 a page of hits.
+pub async fn search_messages(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q = query(&request, "q")?;
+    let limit = query_number(&request, "limit", 1..=MAX_LIST)?.unwrap_or(chats::DEFAULT_LIST);
+    let cursor = requests::optional_query(&request, "cursor")?;
+    let store = app.store().await?;
+    ok(&messages::search(store, &account, &q, limit, cursor.as_deref()).await?)
 }
 
 /// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 200 branch.
 pub async fn create_branch(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let body = JsonBody::parse(&request)?;
-    let (parent_chat_id, message_index, name) = (
-        body.string("parent_chat_id")?,
-        body.integer("message_index")?,
-        body.string("name")?,
-    );
-    let branch = chats::create_branch(
-        app.store().await?,
-        &account,
-        parent_chat_id,
-        message_index,
-        name,
-    )
-    .await?;
-    Ok(json(StatusCode::OK, &branch))
+    let body: NewBranch = requests::body(&request)?;
+    let store = app.store().await?;
+    let pending =
+        match idempotency::begin(store, &account, &request, "create-branch", &body).await? {
+            Begin::Replay(response) => return Ok(response),
+            Begin::Proceed(pending) => pending,
+        };
+    let (parent, index, name) = (&body.parent_chat_id, body.message_index, &body.name);
+    let result =
+        branches::create_branch(store, &account, parent, index, name, pending.as_ref()).await;
+    answer(store, result, pending).await
 }
 
 /// `GET /branches/get-branches?chat_id=ID` → 200 the direct branches of ID, oldest first.
 pub async fn get_branches(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query_param(&request, "chat_id")?;
-    let branches = chats::get_branches(app.store().await?, &account, &chat_id).await?;
-    Ok(json(StatusCode::OK, &branches))
+    let chat_id = query(&request, "chat_id")?;
+    ok(&branches::get_branches(app.store().await?, &account, &chat_id).await?)
 }
 
 /// `PUT /branches/set-active-branch?chat_id=ID [{branch_id}]` → 200. Without a body (or
 /// without `branch_id`), ID itself becomes active, as in the original service.
 pub async fn set_active_branch(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query_param(&request, "chat_id")?;
-    let body = JsonBody::parse_optional(&request)?;
-    let branch_id = match &body {
-        Some(body) => body.optional_string("branch_id")?,
-        None => None,
-    };
-    let active =
-        chats::set_active_branch(app.store().await?, &account, &chat_id, branch_id).await?;
-    Ok(json(StatusCode::OK, &active))
+    let chat_id = query(&request, "chat_id")?;
+    let body: ActiveBranch = requests::optional_body(&request)?;
+    let store = app.store().await?;
+    let branch_id = body.branch_id.as_deref();
+    ok(&branches::set_active_branch(store, &account, &chat_id, branch_id).await?)
 }

@@ -1,26 +1,35 @@
 //! chat-backend's library: everything the Lambda functions and the local server share.
 //!
-//! A request flows one way: `routes` picks the handler, `handlers` parses and authenticates,
-//! `accounts` / `chats` apply the rules, `store` talks to MongoDB, and `error` turns any
-//! failure into a `{"detail": ...}` response.
+//! A request flows one way: `routes` picks the handler, `handlers` parses (`requests`) and
+//! authenticates, `accounts` / `chats` / `messages` / `branches` apply the rules (`tree` holds
+//! those of lineage), `store` talks to MongoDB, `views` are the JSON answers, and `error`
+//! turns any failure into a `{"detail": ...}` response.
 
 pub mod accounts;
 pub mod app;
 pub mod auth;
+pub mod branches;
 pub mod chats;
 pub mod config;
 pub mod cors;
+pub mod cursor;
 pub mod error;
+pub mod gateway;
 pub mod handlers;
 pub mod http;
+pub mod idempotency;
 pub mod lambda;
 pub mod local;
 pub mod logging;
+pub mod messages;
+pub mod requests;
 pub mod routes;
 pub mod secrets;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod tree;
+pub mod views;
 
 pub use app::App;
 pub use config::{Config, Mode};

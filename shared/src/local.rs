@@ -22,8 +22,8 @@ use crate::accounts;
 use crate::app::App;
 use crate::config::{Mode, StartupError};
 use crate::error::ApiError;
-use crate::http::MAX_BODY_BYTES;
 use crate::logging;
+use crate::requests::MAX_BODY_BYTES;
 use crate::routes::{self, Endpoint};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";

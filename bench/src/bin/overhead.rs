@@ -116,7 +116,8 @@ async fn main() -> Result<()> {
     let verify = cpu_micros(|| {
         tokens.verify(black_box(&token)).expect("valid token");
     });
-    let view = shared::chats::get_chat(caller.app.store().await?, ACCOUNT, &read).await?;
+    let view =
+        shared::chats::get_chat(caller.app.store().await?, ACCOUNT, &read, None, None).await?;
     assert_eq!(view.messages.len(), MESSAGES);
     let answer_bytes = shared::http::json(StatusCode::OK, &view).body().len();
     let encode = cpu_micros(|| {

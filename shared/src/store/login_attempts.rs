@@ -35,7 +35,7 @@ impl Store {
             "expires_at": { "$cond": [locked, "$expires_at", now.saturating_add_duration(window)] },
         } }];
         let counted = self
-            .login_attempts_collection()
+            .collection::<LoginAttempts>("login_attempts")
             .find_one_and_update(doc! { "_id": username }, update)
             .upsert(true)
             .return_document(ReturnDocument::After)
@@ -53,7 +53,7 @@ impl Store {
 
     /// A successful login starts the count afresh.
     pub async fn clear_login_attempts(&self, username: &str) -> Result<(), ApiError> {
-        self.login_attempts_collection()
+        self.collection::<LoginAttempts>("login_attempts")
             .delete_one(doc! { "_id": username })
             .await?;
         Ok(())

@@ -1,28 +1,45 @@
-//! MongoDB access. Three collections:
-//! - `users`: one document per account, unique `username`.
-//! - `chats`: one document per chat *or branch* (a branch is a chat with a parent); unique
-//!   `chat_id`. Holds a `message_count` counter, which is the length of the visible history.
-//! - `login_attempts`: recent login attempts per username, for the lockout rule; expire by TTL.
-//! - `messages`: one document per question/response pair, keyed by `(chat_id, position)`.
-//!   Messages are never embedded in chats, so a history is not bounded by the 16 MB document
-//!   limit, and never copied, so branching costs O(1) writes.
+//! MongoDB access. It stores and finds documents and runs transactions; the rules (lineage,
+//! the active member, what a delete removes) live in the domain modules above it. It answers
+//! with typed outcomes (`None` for not found, `Inserted::Duplicate`, …); only the database's
+//! own failures are errors.
+//!
+//! Collections, every document carrying its `account_id` (every query is scoped by it, and it
+//! leads every index, ready to be the shard key):
+//! - `users`: one per account, `_id` the account id (a UUID), unique `username`.
+//! - `conversations`: one per conversation tree (a root chat and its branches), `_id` the root's
+//!   chat id: title, times, the active member, list and trash state.
+//! - `chats`: one per chat *or branch*, unique `(account_id, chat_id)`, with `message_count`,
+//!   the length of its visible history.
+//! - `messages`: one per question/response pair, unique `(account_id, chat_id, position)`.
+//!   Never embedded (a history is not bounded by the 16 MB document limit) and never copied
+//!   (branching writes one document).
+//! - `idempotency_keys`: the first answer to each `Idempotency-Key`, for 24 hours (TTL).
+//! - `login_attempts`: recent login attempts per username, for the lockout rule (TTL).
 
+mod accounts;
 mod chats;
+mod conversations;
+mod idempotency;
 mod login_attempts;
 mod messages;
-mod users;
 
+pub use accounts::{Inserted, User};
 pub use chats::{Chat, Segment};
+pub use conversations::{Conversation, ListPosition, Listed, TrashPosition};
+pub use idempotency::{IdempotencyRecord, KeyId, Replay};
 pub use login_attempts::LoginAttempts;
 pub use messages::Message;
-pub use users::User;
 
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
-use mongodb::options::{Acknowledgment, ClientOptions, IndexOptions, ReadConcern, WriteConcern};
-use mongodb::{Client, Collection, Database, IndexModel};
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, IndexOptions, ReadConcern, TransactionOptions, WriteConcern,
+};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
 
 use crate::config::{Config, StartupError};
@@ -37,19 +54,26 @@ pub struct Store {
     /// When index creation last failed for a reason other than an outage (an index of another
     /// shape already there): requests answer 503 at once until `SETUP_RETRY` has passed.
     setup_failed: std::sync::Mutex<Option<Instant>>,
-    /// Appends to one chat are serial by nature (they share its counter). Within this process
-    /// they queue here, in arrival order, instead of letting their transactions conflict and
-    /// retry; across processes the transaction alone keeps them correct.
-    append_turns: Box<[Mutex<()>]>,
+    /// Writes to one conversation are serial by nature (they share its document). Within this
+    /// process they queue here, in arrival order, instead of letting their transactions
+    /// conflict and retry; across processes the transactions alone keep them correct.
+    turns: Box<[Mutex<()>]>,
 }
 
-const APPEND_TURNS: usize = 64;
+const TURNS: usize = 64;
 
 /// How often a process whose index setup failed tries again.
 const SETUP_RETRY: Duration = Duration::from_secs(1);
 
 const SETUP_INCOMPLETE: ApiError =
     ApiError::Unavailable("Database setup incomplete, please retry later");
+
+/// Write conflicts one transaction retries before it gives up with 503; its time is bounded
+/// too, by the request's deadline.
+const MAX_CONFLICT_RETRIES: u32 = 30;
+
+/// Longest time kept back from a request's deadline to abort its transaction.
+const MAX_ABORT_TIME: Duration = Duration::from_secs(1);
 
 /// Acknowledged writes survive a crash of the primary: majority-replicated and journaled.
 pub(crate) fn durable() -> WriteConcern {
@@ -80,7 +104,7 @@ impl Store {
             db,
             indexed: OnceCell::new(),
             setup_failed: std::sync::Mutex::new(None),
-            append_turns: (0..APPEND_TURNS).map(|_| Mutex::new(())).collect(),
+            turns: (0..TURNS).map(|_| Mutex::new(())).collect(),
         })
     }
 
@@ -128,61 +152,242 @@ impl Store {
         Ok(())
     }
 
-    /// Waits for this process's turn to append to `chat_id` (shared by chats whose ids hash
-    /// alike, which only costs them a little parallelism).
-    async fn append_turn(&self, chat_id: &str) -> MutexGuard<'_, ()> {
-        let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one(chat_id) as usize
-            % APPEND_TURNS;
-        self.append_turns[slot].lock().await
+    /// Runs `work` in a transaction (snapshot reads, durable commit) and commits when it
+    /// answers `Ok(Ok(_))` (the work locks the `Session` it is given for its reads and writes); `Ok(Err(_))` aborts and is handed back as an outcome. Within this
+    /// process, transactions on one conversation (`turn`) take turns; a write conflict with
+    /// another process is retried, at most `MAX_CONFLICT_RETRIES` times with jittered backoff,
+    /// without holding the turn while it waits.
+    ///
+    /// A transaction still open when the request must be answered is aborted first (within a
+    /// short bound): left to the driver's background clean-up, which a frozen Lambda sandbox
+    /// never runs, it would keep its documents locked against every other instance until
+    /// MongoDB expires it (60 s). The 503 then says whether the write may have happened.
+    pub(crate) async fn transaction<T, R, Fut>(
+        &self,
+        turn: &str,
+        mut work: impl FnMut(Session) -> Fut,
+    ) -> Result<Result<T, R>, ApiError>
+    where
+        Fut: Future<Output = mongodb::error::Result<Result<T, R>>>,
+    {
+        let deadline = request_deadline();
+        let abort_time = MAX_ABORT_TIME.min(deadline.saturating_duration_since(Instant::now()) / 4);
+        let give_up = deadline.checked_sub(abort_time * 2).unwrap_or(deadline);
+        let session = Session(Arc::new(Mutex::new(self.client.start_session().await?)));
+        let mut retries = Retries::default();
+        loop {
+            let mut committing = false;
+            let attempt = tokio::time::timeout_at(give_up.into(), async {
+                let _turn = self.turn(turn).await;
+                let options = TransactionOptions::builder()
+                    .read_concern(ReadConcern::snapshot())
+                    .write_concern(durable())
+                    .build();
+                session
+                    .lock()
+                    .await
+                    .start_transaction()
+                    .with_options(options)
+                    .await?;
+                let outcome = work(session.clone()).await;
+                let mut session = session.lock().await;
+                match outcome {
+                    Ok(Ok(value)) => {
+                        committing = true;
+                        commit(&mut session).await?;
+                        Ok(Ok(value))
+                    }
+                    Ok(Err(outcome)) => {
+                        session.abort_transaction().await?;
+                        Ok(Err(outcome))
+                    }
+                    Err(error) => {
+                        // The server aborts a failed transaction anyway; this tidies the session.
+                        let _ = session.abort_transaction().await;
+                        Err(error)
+                    }
+                }
+            })
+            .await;
+            let error = match attempt {
+                Ok(Ok(outcome)) => return Ok(outcome),
+                Ok(Err(error)) => error,
+                Err(_elapsed) => {
+                    // The attempt was dropped, and with it its hold on the session.
+                    let abort = async { session.lock().await.abort_transaction().await };
+                    let _ = tokio::time::timeout(abort_time, abort).await;
+                    return Err(ApiError::Unavailable(match committing {
+                        true => {
+                            "Request timed out while committing; the change may have been stored"
+                        }
+                        false => "Request timed out; nothing was stored, please retry",
+                    }));
+                }
+            };
+            if error.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) {
+                return Err(ApiError::Unavailable(
+                    "Database unavailable while committing; the change may have been stored",
+                ));
+            }
+            // A write conflict with a concurrent transaction: try again. An unreachable server
+            // is transient too, but waiting it out here would only delay the 503.
+            if !error.contains_label(TRANSIENT_TRANSACTION_ERROR) || is_unreachable(&error) {
+                return Err(error.into());
+            }
+            match retries.next() {
+                Some(delay) if Instant::now() + delay < give_up => tokio::time::sleep(delay).await,
+                _ => return Err(ApiError::Unavailable("This chat is busy, please retry")),
+            }
+        }
     }
 
-    fn users(&self) -> Collection<User> {
-        self.db.collection("users")
+    /// Waits for this process's turn to write to `key`'s conversation (shared by keys that
+    /// hash alike, which only costs them a little parallelism).
+    async fn turn(&self, key: &str) -> MutexGuard<'_, ()> {
+        let slot = BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize % TURNS;
+        self.turns[slot].lock().await
     }
 
-    fn chats(&self) -> Collection<Chat> {
-        self.db.collection("chats")
-    }
-
-    fn login_attempts_collection(&self) -> Collection<LoginAttempts> {
-        self.db.collection("login_attempts")
-    }
-
-    fn messages(&self) -> Collection<Message> {
-        self.db.collection("messages")
+    fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
+        self.db.collection(name)
     }
 }
 
-/// Every index the service relies on, by collection.
+/// The session of a transaction, shared with the work inside it: the work holds it while it
+/// runs, and the transaction gets it back to commit or abort, even when the work was cut off.
+#[derive(Clone)]
+pub(crate) struct Session(Arc<Mutex<ClientSession>>);
+
+impl Session {
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, ClientSession> {
+        self.0.lock().await
+    }
+}
+
+/// Commits, retrying while the outcome is unknown (commit is idempotent on the server).
+async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
+    let mut tries = 0;
+    loop {
+        match session.commit_transaction().await {
+            Err(e)
+                if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                    && !is_unreachable(&e)
+                    && tries < 3 =>
+            {
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn is_unreachable(e: &mongodb::error::Error) -> bool {
+    matches!(*e.kind, mongodb::error::ErrorKind::ServerSelection { .. })
+}
+
+/// The waits between conflict retries: jittered exponential backoff (up to 1 ms, 2 ms, 4 ms …
+/// capped at 100 ms), and none after `MAX_CONFLICT_RETRIES`.
+#[derive(Default)]
+struct Retries {
+    done: u32,
+}
+
+impl Iterator for Retries {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        if self.done >= MAX_CONFLICT_RETRIES {
+            return None;
+        }
+        self.done += 1;
+        let ceiling_us = (1000u64 << self.done.min(7)).min(100_000);
+        let jitter = u64::from(getrandom::u32().unwrap_or(u32::MAX / 2));
+        Some(Duration::from_micros(
+            ceiling_us * jitter / u64::from(u32::MAX),
+        ))
+    }
+}
+
+/// When the current request must be answered (a default request timeout from now when called
+/// outside one).
+fn request_deadline() -> Instant {
+    crate::routes::deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(10))
+}
+
+/// Every index the service relies on, by collection. Each starts with `account_id`, which every
+/// query names, so a sharded cluster can route each query to one shard.
 fn index_plan() -> Vec<(&'static str, Vec<IndexModel>)> {
-    let unique = || IndexOptions::builder().unique(true).build();
+    let unique = || Some(IndexOptions::builder().unique(true).build());
     let index = |keys: Document, options: Option<IndexOptions>| {
         IndexModel::builder().keys(keys).options(options).build()
     };
+    let expires = || Some(IndexOptions::builder().expire_after(Duration::ZERO).build());
     vec![
-        ("users", vec![index(doc! { "username": 1 }, Some(unique()))]),
+        ("users", vec![index(doc! { "username": 1 }, unique())]),
+        (
+            "conversations",
+            vec![
+                // list-chats: the live ones, pinned first, most recent activity first.
+                index(
+                    doc! { "account_id": 1, "deleted_at": 1, "archived": 1, "pinned": -1, "updated_at": -1, "_id": -1 },
+                    None,
+                ),
+                // list-deleted: the trash, most recently deleted first.
+                index(doc! { "account_id": 1, "deleted_at": -1, "_id": -1 }, None),
+                // The purge of expired trash, across accounts.
+                index(
+                    doc! { "purge_at": 1 },
+                    Some(IndexOptions::builder().sparse(true).build()),
+                ),
+            ],
+        ),
         (
             "chats",
             vec![
-                index(doc! { "chat_id": 1 }, Some(unique())),
+                index(doc! { "account_id": 1, "chat_id": 1 }, unique()),
                 // A chat's direct branches, in creation order.
                 index(
-                    doc! { "parent_chat_id": 1, "created_at": 1, "_id": 1 },
+                    doc! { "account_id": 1, "parent_chat_id": 1, "created_at": 1, "_id": 1 },
+                    None,
+                ),
+                // Every member of a conversation tree.
+                index(doc! { "account_id": 1, "root_chat_id": 1 }, None),
+                index(doc! { "account_id": 1, "name": "text" }, None),
+            ],
+        ),
+        (
+            "messages",
+            vec![
+                // "Messages of chat X from position p to q, in order"; a position is unique.
+                index(
+                    doc! { "account_id": 1, "chat_id": 1, "position": 1 },
+                    unique(),
+                ),
+                index(
+                    doc! { "account_id": 1, "question": "text", "response": "text" },
                     None,
                 ),
             ],
         ),
         (
-            "login_attempts",
-            vec![index(
-                doc! { "expires_at": 1 },
-                Some(IndexOptions::builder().expire_after(Duration::ZERO).build()),
-            )],
+            "idempotency_keys",
+            vec![index(doc! { "expires_at": 1 }, expires())],
         ),
-        // Serves "messages of chat X up to position p, in order" and makes a position unique.
         (
-            "messages",
-            vec![index(doc! { "chat_id": 1, "position": 1 }, Some(unique()))],
+            "login_attempts",
+            vec![index(doc! { "expires_at": 1 }, expires())],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_retries_are_bounded_in_number_and_each_wait() {
+        let waits: Vec<Duration> = Retries::default().collect();
+        assert_eq!(waits.len(), MAX_CONFLICT_RETRIES as usize);
+        assert!(waits.iter().all(|w| *w <= Duration::from_millis(100)));
+    }
 }

@@ -5,10 +5,6 @@ use shared::Endpoint;
 
 use crate::common::*;
 
-fn is_uuid_v4(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4)
-}
-
 fn is_utc_rfc3339(s: &str) -> bool {
     s.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
@@ -27,7 +23,8 @@ async fn create_chat_returns_the_documented_shape() {
     assert_eq!(reply.status, 200);
     let chat = &reply.body;
     assert!(is_uuid_v4(chat["chat_id"].as_str().unwrap()), "{chat}");
-    assert_eq!(chat["account_id"], username.as_str());
+    assert_eq!(chat["account_id"], account_of(&token).as_str());
+    assert!(!username.is_empty());
     assert_eq!(chat["name"], "Trip to Lisbon");
     assert!(
         is_utc_rfc3339(chat["created_at"].as_str().unwrap()),

@@ -1,13 +1,13 @@
 //! Test helpers: a real MongoDB, an `App` on a database of its own, and requests built the way
 //! API Gateway delivers them.
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
+use lambda_http::Body;
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt};
 use serde_json::{Value, json};
+use shared::gateway::GatewayRequest;
 use shared::{App, Config, Endpoint};
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -66,18 +66,15 @@ impl Reply {
     }
 }
 
-/// Builds requests the way API Gateway hands them to a function.
+/// Builds requests the way API Gateway hands them to a function (`shared::gateway`).
 pub struct Call {
-    request: Request,
+    request: GatewayRequest,
 }
 
 pub fn post(path: &str, body: impl Into<String>) -> Call {
-    let mut request = Request::new(Body::Text(body.into()));
-    *request.method_mut() = Method::POST;
-    *request.uri_mut() = path.parse().unwrap();
-    request
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    let request = GatewayRequest::new(Method::POST, path)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.into()));
     Call { request }
 }
 
@@ -86,44 +83,36 @@ pub fn post_json(path: &str, body: Value) -> Call {
 }
 
 pub fn get(path: &str, query: &[(&str, &str)]) -> Call {
-    let mut request = Request::default();
-    *request.uri_mut() = path.parse().unwrap();
-    Call { request }.query(query)
+    Call {
+        request: GatewayRequest::new(Method::GET, path),
+    }
+    .query(query)
 }
 
 impl Call {
     /// Query parameters, pre-parsed into the request as API Gateway delivers them.
     pub fn query(mut self, query: &[(&str, &str)]) -> Self {
-        let params: HashMap<String, String> = query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.request = self.request.with_query_string_parameters(params);
+        self.request = self.request.query(query);
         self
     }
 
     pub fn method(mut self, method: Method) -> Self {
-        *self.request.method_mut() = method;
+        self.request = self.request.method(method);
         self
     }
 
     pub fn token(mut self, token: &str) -> Self {
-        self.request.headers_mut().insert(
-            header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
+        self.request = self.request.bearer(token);
         self
     }
 
     pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
-        self.request
-            .headers_mut()
-            .insert(name, value.parse().unwrap());
+        self.request = self.request.header(name.as_str(), value);
         self
     }
 
     pub async fn send(self, app: &App, endpoint: Endpoint) -> Reply {
-        let response = endpoint.handle(app, self.request).await;
+        let response = endpoint.handle(app, self.request.build()).await;
         let (parts, body) = response.into_parts();
         let body = serde_json::from_slice(body.as_ref()).unwrap_or_else(|e| {
             panic!(
@@ -243,4 +232,21 @@ pub fn config_named(database: &str) -> (Config, String) {
     config.app_name = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let name = config.app_name.clone();
     (config, name)
+}
+
+/// The account id a token speaks for (its `sub`), as registration answered it.
+pub fn account_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+pub fn is_uuid_v4(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4)
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
-use shared::Config;
+use shared::{Config, Endpoint};
 
 use crate::common::*;
 
@@ -49,7 +49,14 @@ async fn two_hundred_concurrent_appends_to_one_chat_all_land_in_distinct_dense_p
     );
 
     // The chat shows every acknowledged message exactly once, at the index it was given.
-    let chat = get_chat(&app, &token, &chat_id).await.body;
+    let chat = get(
+        "/api/v1/chats/get-chat",
+        &[("chat_id", &chat_id), ("limit", "1000")],
+    )
+    .token(&token)
+    .send(&app, Endpoint::GetChat)
+    .await
+    .body;
     let messages = chat["messages"].as_array().unwrap();
     assert_eq!(messages.len(), N);
     for (position, message) in messages.iter().enumerate() {

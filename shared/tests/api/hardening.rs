@@ -61,7 +61,7 @@ async fn an_append_that_times_out_mid_transaction_aborts_it_before_answering() {
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(
         reply.detail(),
-        "Request timed out; the message was not stored, please retry"
+        "Request timed out; nothing was stored, please retry"
     );
     assert!(elapsed < Duration::from_millis(1100), "{elapsed:?}");
 
@@ -118,7 +118,7 @@ async fn an_index_of_another_shape_answers_503_until_it_is_dropped() {
     messages
         .create_index(
             mongodb::IndexModel::builder()
-                .keys(doc! { "chat_id": 1, "position": 1 })
+                .keys(doc! { "account_id": 1, "chat_id": 1, "position": 1 })
                 .build(),
         )
         .await
@@ -139,7 +139,10 @@ async fn an_index_of_another_shape_answers_503_until_it_is_dropped() {
         );
         assert_eq!(reply.headers["retry-after"], "1");
     }
-    messages.drop_index("chat_id_1_position_1").await.unwrap();
+    messages
+        .drop_index("account_id_1_chat_id_1_position_1")
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let reply = register().send(&app, Endpoint::Register).await;
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -453,7 +453,6 @@ struct Accounts {
     victim_token: String,
     victim_chat: String,
     victim_branch: String,
-    attacker: String,
     attacker_token: String,
     attacker_chat: String,
     /// What the victim saw of their chat and branch before any attack.
@@ -485,7 +484,7 @@ impl Accounts {
         .await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let victim_branch = reply.body["branch_id"].as_str().unwrap().to_owned();
-        let (attacker, attacker_token) = user(&app).await;
+        let (_, attacker_token) = user(&app).await;
         let attacker_chat = create_chat(&app, &attacker_token, "attacker's").await;
         add_message(&app, &attacker_token, &attacker_chat, "mine").await;
         let victim_saw = view(&app, &victim_token, [&victim_chat, &victim_branch]).await;
@@ -495,7 +494,6 @@ impl Accounts {
             victim_token,
             victim_chat,
             victim_branch,
-            attacker,
             attacker_token,
             attacker_chat,
             victim_saw,
@@ -750,13 +748,17 @@ async fn operator_and_dotted_keys_in_bodies_are_ignored_and_never_stored() {
     }));
     let registered = accounts.send(Endpoint::Register, None, body).await;
     assert_eq!(registered.status, 200, "{}", registered.body);
-    assert_eq!(registered.body["account_id"], "mallory");
+    assert_eq!(registered.body["username"], "mallory");
+    assert!(is_uuid_v4(registered.body["account_id"].as_str().unwrap()));
 
     // The attacker's chat and branch hold exactly what was sent, as theirs.
     let branch_id = branch.body["branch_id"].as_str().unwrap();
     for id in [chat_id, branch_id] {
         let read = get_chat(&app, &accounts.attacker_token, id).await;
-        assert_eq!(read.body["account_id"], accounts.attacker.as_str());
+        assert_eq!(
+            read.body["account_id"],
+            account_of(&accounts.attacker_token).as_str()
+        );
         assert_eq!(questions(&read.body), ["q"], "no victim message inherited");
     }
     assert_eq!(

@@ -1,0 +1,306 @@
+use futures_util::TryStreamExt;
+use mongodb::ClientSession;
+use mongodb::bson::{self, Bson, DateTime, Document, Timestamp, doc};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::error::ApiError;
+
+/// One conversation tree: a root chat and every branch below it. What a list of
+/// conversations shows is kept here, so a page of the list is one indexed read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Conversation {
+    /// The root chat's id.
+    #[serde(rename = "_id")]
+    pub root_chat_id: String,
+    pub account_id: String,
+    /// The root chat's name.
+    pub title: String,
+    pub created_at: DateTime,
+    /// Moved by every add-message, create-branch, rename and set-active, in the same
+    /// transaction: a list sorted by it is exact.
+    pub updated_at: DateTime,
+    /// Members other than the root.
+    pub branch_count: i64,
+    /// The one member that is active.
+    pub active_branch_id: String,
+    /// Visible message count of the active member.
+    pub active_length: i64,
+    /// The start of the active member's last question.
+    #[serde(default)]
+    pub preview: Option<String>,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub pinned: bool,
+    /// In the trash since then...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime>,
+    /// ...and purged, with every chat and message, after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_at: Option<DateTime>,
+}
+
+/// Where a page of list-chats ends: the sort key of its last item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListPosition {
+    pub pinned: bool,
+    pub updated_at: DateTime,
+    pub id: String,
+}
+
+/// Where a page of list-deleted ends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrashPosition {
+    pub deleted_at: DateTime,
+    pub id: String,
+}
+
+/// A page of the conversation list, read as of one moment of the database.
+pub struct Listed {
+    pub conversations: Vec<Conversation>,
+    /// The moment it was read at: later pages read the same one, so that no item is skipped
+    /// or repeated while items move under concurrent writes. `None` when it was read live.
+    pub at: Option<Timestamp>,
+}
+
+/// MongoDB's code when a snapshot is older than the history it keeps (5 minutes by default).
+const SNAPSHOT_TOO_OLD: i32 = 239;
+
+impl Store {
+    pub(crate) async fn insert_conversation(
+        &self,
+        session: &mut ClientSession,
+        conversation: &Conversation,
+    ) -> mongodb::error::Result<()> {
+        self.collection::<Conversation>("conversations")
+            .insert_one(conversation)
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    /// The caller's conversation; `live` ones only unless `trash`, then deleted ones only.
+    pub async fn find_conversation(
+        &self,
+        account_id: &str,
+        root_chat_id: &str,
+        trash: bool,
+    ) -> Result<Option<Conversation>, ApiError> {
+        let deleted = if trash {
+            doc! { "$ne": null }
+        } else {
+            doc! { "$eq": null }
+        };
+        Ok(self
+            .collection::<Conversation>("conversations")
+            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": deleted })
+            .await?)
+    }
+
+    /// Applies `update` to the caller's live conversation inside a transaction; returns it as
+    /// it is afterwards, or `None` when there is no such live conversation.
+    pub(crate) async fn update_conversation(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        root_chat_id: &str,
+        update: impl Into<mongodb::options::UpdateModifications>,
+    ) -> mongodb::error::Result<Option<Conversation>> {
+        self.collection::<Conversation>("conversations")
+            .find_one_and_update(
+                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": null },
+                update,
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .session(session)
+            .await
+    }
+
+    /// Moves a conversation into the trash (`Some((deleted_at, purge_at))`) or out of it.
+    /// Returns it as it is afterwards, or `None` when it was not where it should come from.
+    pub(crate) async fn set_trash(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        root_chat_id: &str,
+        trash: Option<(DateTime, DateTime)>,
+    ) -> mongodb::error::Result<Option<Conversation>> {
+        let (filter, update) = match trash {
+            Some((deleted_at, purge_at)) => (
+                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": null },
+                doc! { "$set": { "deleted_at": deleted_at, "purge_at": purge_at } },
+            ),
+            None => (
+                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": { "$ne": null }, "purge_at": { "$gt": DateTime::now() } },
+                doc! { "$unset": { "deleted_at": "", "purge_at": "" } },
+            ),
+        };
+        self.collection::<Conversation>("conversations")
+            .find_one_and_update(filter, update)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .session(session)
+            .await
+    }
+
+    /// A page of the caller's live conversations matching `filter` (archived, pinned), pinned
+    /// first, then most recent activity first, after `after`. Read at the snapshot `at` (or a
+    /// new one), so that paging sees one state of the list; when MongoDB no longer keeps that
+    /// snapshot (five minutes by default), read live from the same position instead.
+    pub async fn list_conversations(
+        &self,
+        account_id: &str,
+        filter: Document,
+        after: Option<&ListPosition>,
+        limit: i64,
+        at: Option<Timestamp>,
+    ) -> Result<Listed, ApiError> {
+        let mut query = doc! { "account_id": account_id, "deleted_at": null };
+        query.extend(filter);
+        if let Some(p) = after {
+            query.insert(
+                "$or",
+                vec![
+                    doc! { "pinned": { "$lt": p.pinned } },
+                    doc! { "pinned": p.pinned, "updated_at": { "$lt": p.updated_at } },
+                    doc! { "pinned": p.pinned, "updated_at": p.updated_at, "_id": { "$lt": &p.id } },
+                ],
+            );
+        }
+        let sort = doc! { "pinned": -1, "updated_at": -1, "_id": -1 };
+        let mut read_concern = doc! { "level": "snapshot" };
+        if let Some(at) = at {
+            read_concern.insert("atClusterTime", at);
+        }
+        let command = doc! {
+            "find": "conversations",
+            "filter": &query,
+            "sort": &sort,
+            "limit": limit,
+            "singleBatch": true,
+            "readConcern": read_concern,
+        };
+        match self.db.run_command(command).await {
+            Ok(reply) => {
+                let cursor = reply.get_document("cursor").map_err(bson_error)?;
+                let at = match cursor.get("atClusterTime") {
+                    Some(Bson::Timestamp(t)) => Some(*t),
+                    _ => at,
+                };
+                let conversations = cursor
+                    .get_array("firstBatch")
+                    .map_err(bson_error)?
+                    .iter()
+                    .map(|d| bson::deserialize_from_bson(d.clone()))
+                    .collect::<Result<_, _>>()
+                    .map_err(bson_error)?;
+                Ok(Listed { conversations, at })
+            }
+            Err(error) if command_code(&error) == Some(SNAPSHOT_TOO_OLD) => {
+                let conversations = self
+                    .collection::<Conversation>("conversations")
+                    .find(query)
+                    .sort(sort)
+                    .limit(limit)
+                    .await?
+                    .try_collect()
+                    .await?;
+                Ok(Listed {
+                    conversations,
+                    at: None,
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A page of the caller's trash, most recently deleted first, after `after`.
+    pub async fn list_trash(
+        &self,
+        account_id: &str,
+        after: Option<&TrashPosition>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let mut query = doc! { "account_id": account_id, "deleted_at": { "$ne": null } };
+        if let Some(p) = after {
+            query.insert(
+                "$or",
+                vec![
+                    doc! { "deleted_at": { "$lt": p.deleted_at } },
+                    doc! { "deleted_at": p.deleted_at, "_id": { "$lt": &p.id } },
+                ],
+            );
+        }
+        Ok(self
+            .collection::<Conversation>("conversations")
+            .find(query)
+            .sort(doc! { "deleted_at": -1, "_id": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Marks every conversation of an account for purging now.
+    pub async fn expire_account_data(&self, account_id: &str) -> Result<(), ApiError> {
+        let now = DateTime::now();
+        self.collection::<Conversation>("conversations")
+            .update_many(
+                doc! { "account_id": account_id },
+                doc! { "$set": { "purge_at": now, "deleted_at": now } },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` conversations whose purge time has passed — of any account, or of
+    /// `account_id` only — with all their chats and messages. Safe to interrupt: the
+    /// conversation document goes last, so an unfinished purge is found and finished by the
+    /// next one. Returns how many were purged.
+    pub async fn purge_expired(
+        &self,
+        account_id: Option<&str>,
+        limit: i64,
+    ) -> Result<usize, ApiError> {
+        let mut filter = doc! { "purge_at": { "$lte": DateTime::now() } };
+        if let Some(account_id) = account_id {
+            filter.insert("account_id", account_id);
+        }
+        let due: Vec<Conversation> = self
+            .collection::<Conversation>("conversations")
+            .find(filter)
+            .sort(doc! { "purge_at": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        for conversation in &due {
+            let account = conversation.account_id.as_str();
+            let root = conversation.root_chat_id.as_str();
+            let members = self.tree_members(account, &[root]).await?;
+            let ids: Vec<&str> = members.iter().map(|m| m.chat_id.as_str()).collect();
+            self.collection::<Document>("messages")
+                .delete_many(doc! { "account_id": account, "chat_id": { "$in": &ids } })
+                .await?;
+            self.collection::<Document>("chats")
+                .delete_many(doc! { "account_id": account, "root_chat_id": root })
+                .await?;
+            self.collection::<Document>("conversations")
+                .delete_one(doc! { "_id": root, "account_id": account, "purge_at": { "$lte": DateTime::now() } })
+                .await?;
+        }
+        Ok(due.len())
+    }
+}
+
+fn command_code(error: &mongodb::error::Error) -> Option<i32> {
+    match &*error.kind {
+        mongodb::error::ErrorKind::Command(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+fn bson_error(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "unexpected list reply");
+    ApiError::Internal
+}

@@ -1,0 +1,173 @@
+//! The JSON shapes the API answers with. Times are RFC 3339 in UTC with milliseconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Chat, Conversation, Message};
+use crate::time::rfc3339;
+
+/// A chat or branch with a page of its visible history and its direct branches.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChatView {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub chat_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub created_at: String,
+    /// Whether this chat is the active member of its conversation tree.
+    pub active: bool,
+    pub root_chat_id: String,
+    pub active_branch_id: String,
+    pub parent_chat_id: Option<String>,
+    pub created_from_message_index: Option<i64>,
+    /// The length of the whole visible history.
+    pub message_count: i64,
+    /// The page: the newest messages before `before` (all of them for up to 100).
+    pub messages: Vec<MessageView>,
+    /// Whether older messages exist; `next_before` is the `before` that reads them.
+    pub has_more: bool,
+    pub next_before: Option<i64>,
+    pub branches: Vec<BranchView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Position in the visible history: the `message_index` to branch at.
+    pub index: i64,
+    pub question: String,
+    pub response: String,
+    pub response_id: String,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BranchView {
+    pub branch_id: String,
+    pub name: String,
+    pub created_from_message_index: Option<i64>,
+    pub created_at: String,
+    pub active: bool,
+}
+
+/// The answer to create-branch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewBranchView {
+    pub branch_id: String,
+    pub parent_chat_id: String,
+    pub root_chat_id: String,
+    pub name: String,
+    pub created_from_message_index: i64,
+    pub created_at: String,
+    pub active: bool,
+}
+
+/// The answer to set-active-branch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActiveBranchView {
+    pub message: String,
+    pub chat_id: String,
+    pub active_branch_id: String,
+}
+
+/// A conversation as lists show it.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// The root chat's id (what get-chat takes to open it).
+    pub chat_id: String,
+    pub name: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub active_branch_id: String,
+    /// Visible message count of the active member.
+    pub message_count: i64,
+    pub branch_count: i64,
+    pub archived: bool,
+    pub pinned: bool,
+    /// The first 200 characters of the active member's last question.
+    pub preview: Option<String>,
+    /// In the trash only: when it was deleted and when it will be purged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_at: Option<String>,
+}
+
+/// A page of a list; `next_cursor` reads the next one, `null` after the last.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to update-chat: the chat or branch renamed, and its conversation.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UpdatedView {
+    pub chat_id: String,
+    pub name: String,
+    pub conversation: ConversationView,
+}
+
+/// A search hit: a message, or a chat whose name matched (`index` null).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The chat that stores the message (or whose name matched).
+    pub chat_id: String,
+    pub chat_name: String,
+    pub root_chat_id: String,
+    pub index: Option<i64>,
+    pub snippet: String,
+    pub timestamp: String,
+    /// Every live member of the conversation that shows this message (branches inherit
+    /// their prefix), the storing chat first.
+    pub shown_in: Vec<String>,
+}
+
+/// The answer to delete-account.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeletedAccountView {
+    pub message: String,
+    pub account_id: String,
+}
+
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
+        Self {
+            index: m.position,
+            question: m.question,
+            response: m.response,
+            response_id: m.response_id,
+            timestamp: rfc3339(m.timestamp),
+        }
+    }
+}
+
+impl BranchView {
+    pub fn new(chat: Chat, active_branch_id: &str) -> Self {
+        Self {
+            active: chat.chat_id == active_branch_id,
+            branch_id: chat.chat_id,
+            name: chat.name,
+            created_from_message_index: chat.created_from_message_index,
+            created_at: rfc3339(chat.created_at),
+        }
+    }
+}
+
+impl From<Conversation> for ConversationView {
+    fn from(c: Conversation) -> Self {
+        Self {
+            chat_id: c.root_chat_id,
+            name: c.title,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+            active_branch_id: c.active_branch_id,
+            message_count: c.active_length,
+            branch_count: c.branch_count,
+            archived: c.archived,
+            pinned: c.pinned,
+            preview: c.preview,
+            deleted_at: c.deleted_at.map(rfc3339),
+            purge_at: c.purge_at.map(rfc3339),
+        }
+    }
+}
