@@ -42,6 +42,7 @@ pub fn new_root(account_id: &str, name: &str) -> (Chat, Conversation) {
         preview: None,
         archived: false,
         pinned: false,
+        trashed: false,
         deleted_at: None,
         purge_at: None,
     };

@@ -33,6 +33,10 @@ pub struct Conversation {
     pub archived: bool,
     #[serde(default)]
     pub pinned: bool,
+    /// Whether it is in the trash. Always present (unlike `deleted_at`), so that the list's
+    /// index holds one key for the live ones and serves their order without sorting.
+    #[serde(default)]
+    pub trashed: bool,
     /// In the trash since then...
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime>,
@@ -87,14 +91,9 @@ impl Store {
         root_chat_id: &str,
         trash: bool,
     ) -> Result<Option<Conversation>, ApiError> {
-        let deleted = if trash {
-            doc! { "$ne": null }
-        } else {
-            doc! { "$eq": null }
-        };
         Ok(self
             .collection::<Conversation>("conversations")
-            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": deleted })
+            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "trashed": trash })
             .await?)
     }
 
@@ -109,7 +108,7 @@ impl Store {
     ) -> mongodb::error::Result<Option<Conversation>> {
         self.collection::<Conversation>("conversations")
             .find_one_and_update(
-                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": null },
+                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
                 update,
             )
             .return_document(mongodb::options::ReturnDocument::After)
@@ -128,12 +127,12 @@ impl Store {
     ) -> mongodb::error::Result<Option<Conversation>> {
         let (filter, update) = match trash {
             Some((deleted_at, purge_at)) => (
-                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": null },
-                doc! { "$set": { "deleted_at": deleted_at, "purge_at": purge_at } },
+                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
+                doc! { "$set": { "trashed": true, "deleted_at": deleted_at, "purge_at": purge_at } },
             ),
             None => (
-                doc! { "_id": root_chat_id, "account_id": account_id, "deleted_at": { "$ne": null }, "purge_at": { "$gt": DateTime::now() } },
-                doc! { "$unset": { "deleted_at": "", "purge_at": "" } },
+                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": true, "purge_at": { "$gt": DateTime::now() } },
+                doc! { "$set": { "trashed": false }, "$unset": { "deleted_at": "", "purge_at": "" } },
             ),
         };
         self.collection::<Conversation>("conversations")
@@ -155,7 +154,7 @@ impl Store {
         limit: i64,
         at: Option<Timestamp>,
     ) -> Result<Listed, ApiError> {
-        let mut query = doc! { "account_id": account_id, "deleted_at": null };
+        let mut query = doc! { "account_id": account_id, "trashed": false };
         query.extend(filter);
         if let Some(p) = after {
             query.insert(
@@ -221,7 +220,7 @@ impl Store {
         after: Option<&TrashPosition>,
         limit: i64,
     ) -> Result<Vec<Conversation>, ApiError> {
-        let mut query = doc! { "account_id": account_id, "deleted_at": { "$ne": null } };
+        let mut query = doc! { "account_id": account_id, "trashed": true };
         if let Some(p) = after {
             query.insert(
                 "$or",
@@ -247,7 +246,7 @@ impl Store {
         self.collection::<Conversation>("conversations")
             .update_many(
                 doc! { "account_id": account_id },
-                doc! { "$set": { "purge_at": now, "deleted_at": now } },
+                doc! { "$set": { "trashed": true, "purge_at": now, "deleted_at": now } },
             )
             .await?;
         Ok(())

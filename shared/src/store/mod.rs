@@ -329,7 +329,7 @@ fn index_plan() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 // list-chats: the live ones, pinned first, most recent activity first.
                 index(
-                    doc! { "account_id": 1, "deleted_at": 1, "archived": 1, "pinned": -1, "updated_at": -1, "_id": -1 },
+                    doc! { "account_id": 1, "trashed": 1, "archived": 1, "pinned": -1, "updated_at": -1, "_id": -1 },
                     None,
                 ),
                 // list-deleted: the trash, most recently deleted first.

@@ -6,6 +6,7 @@ mod branches;
 mod chats;
 mod common;
 mod concurrency;
+mod conversations;
 mod hardening;
 mod hostile;
 mod lambda_events;
