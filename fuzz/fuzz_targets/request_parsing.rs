@@ -1,9 +1,9 @@
 //! Everything a request goes through before it reaches MongoDB, fed arbitrary bytes: routing,
-//! the query string, the bearer token and its verification, the JSON body, every field
-//! accessor and validation rule, and the error response. Nothing may panic, and no client
-//! mistake may become a 5xx.
+//! the query string, the bearer token and its verification, the `Idempotency-Key`, the body
+//! parsed into every endpoint's typed struct, every validation rule, and the error response.
+//! Nothing may panic, and no client mistake may become a 5xx.
 //!
-//! Input layout: `method path?query\nauthorization\nbody`.
+//! Input layout: `method path?query\nauthorization\nidempotency-key\nbody`.
 
 #![no_main]
 
@@ -13,11 +13,13 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use shared::ApiError;
 use shared::auth::token::Tokens;
-use shared::http::{JsonBody, bearer_token, query_param};
+use shared::gateway::GatewayRequest;
+use shared::http::bearer_token;
 use shared::lambda_http::aws_lambda_events::query_map::QueryMap;
-use shared::lambda_http::http::{HeaderValue, Method, header};
-use shared::lambda_http::{Body, Request, RequestExt};
-use shared::{accounts, chats, routes};
+use shared::lambda_http::http::Method;
+use shared::lambda_http::{Body, Request};
+use shared::requests::{self as req, *};
+use shared::{accounts, chats, cursor, idempotency, messages, routes};
 
 static TOKENS: LazyLock<Tokens> = LazyLock::new(|| {
     Tokens::new(
@@ -39,55 +41,71 @@ fn check<T>(result: Result<T, ApiError>) -> Option<T> {
     result.map_err(refused).ok()
 }
 
+/// The body as every endpoint's struct, and each one's rules.
+fn bodies(request: &Request) {
+    if let Some(c) = check(req::body::<Credentials>(request)) {
+        check(accounts::validate_username(&c.username));
+        check(accounts::validate_password(&c.password));
+    }
+    check(req::body::<PasswordCheck>(request));
+    if let Some(c) = check(req::body::<NewChat>(request)) {
+        check(chats::validate_name(&c.name));
+    }
+    if let Some(m) = check(req::body::<NewMessage>(request)) {
+        check(messages::validate_message(&m.question, &m.response));
+    }
+    if let Some(b) = check(req::body::<NewBranch>(request)) {
+        check(chats::validate_name(&b.name));
+    }
+    check(req::optional_body::<ActiveBranch>(request));
+    if let Some(Some(name)) = check(req::body::<ChatUpdate>(request)).map(|u| u.name) {
+        check(chats::validate_name(&name));
+    }
+}
+
+/// The query string as every endpoint's struct, and the cursors in it.
+fn queries(request: &Request) {
+    check(req::query::<ChatQuery>(request));
+    check(req::query::<ChatPageQuery>(request));
+    for cursor in [
+        check(req::query::<ListQuery>(request)).and_then(|q| q.cursor),
+        check(req::query::<TrashQuery>(request)).and_then(|q| q.cursor),
+        check(req::query::<SearchQuery>(request)).and_then(|q| q.cursor),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check(cursor::decode::<serde_json::Value>(&cursor));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut parts = data.splitn(3, |&b| b == b'\n');
-    let (line, authorization, body) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
+    let mut parts = data.splitn(4, |&b| b == b'\n');
+    let mut next = || parts.next().unwrap_or_default();
+    let (line, authorization, key, body) = (next(), next(), next(), next());
     let line = String::from_utf8_lossy(line);
     let (method, target) = line.split_once(' ').unwrap_or(("GET", &line));
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if let Ok(method) = Method::from_bytes(method.as_bytes()) {
-        check(routes::find(&method, path));
-    }
+    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    check(routes::find(path));
 
     let query: QueryMap = query.parse().unwrap_or_default();
-    let mut request = Request::new(Body::Binary(body.to_vec())).with_query_string_parameters(query);
-    if let Ok(value) = HeaderValue::from_bytes(authorization) {
-        request.headers_mut().insert(header::AUTHORIZATION, value);
-    }
+    let params: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let request = GatewayRequest::new(method, path)
+        .query(&params)
+        .header("authorization", authorization)
+        .header(idempotency::HEADER, key)
+        .body(Body::Binary(body.to_vec()))
+        .build();
 
-    check(query_param(&request, "chat_id"));
     if let Some(token) = check(bearer_token(&request)) {
         check(TOKENS.verify(token));
     }
-    check(JsonBody::parse_optional(&request));
-    let Some(body) = check(JsonBody::parse(&request)) else {
-        return;
-    };
-    for field in [
-        "username",
-        "password",
-        "name",
-        "chat_id",
-        "question",
-        "response",
-        "parent_chat_id",
-    ] {
-        check(body.string(field));
-    }
-    check(body.optional_string("branch_id"));
-    check(body.integer("message_index"));
-    if let (Ok(username), Ok(password)) = (body.string("username"), body.string("password")) {
-        check(accounts::validate_username(username));
-        check(accounts::validate_password(password));
-    }
-    if let Ok(name) = body.string("name") {
-        check(chats::validate_name(name));
-    }
-    if let (Ok(question), Ok(response)) = (body.string("question"), body.string("response")) {
-        check(chats::validate_message(question, response));
-    }
+    check(idempotency::key(&request));
+    queries(&request);
+    bodies(&request);
 });

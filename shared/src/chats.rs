@@ -19,16 +19,14 @@ pub const MAX_NAME_CHARS: usize = 200;
 
 pub const CHAT_NOT_FOUND: ApiError = ApiError::NotFound("Chat not found");
 
-/// get-chat's page size: default, and most.
+/// get-chat's page size when not given (at most 1000, see `requests::ChatPageQuery`).
 pub const DEFAULT_PAGE: i64 = 100;
-pub const MAX_PAGE: i64 = 1000;
 /// Lambda refuses responses over 6 MB; a page stops short of that whatever its text (JSON
 /// escaping can make a message six times its stored size).
 pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
 
-/// List pages: default size, and most.
+/// List pages' size when not given (at most 100).
 pub const DEFAULT_LIST: i64 = 20;
-pub const MAX_LIST: i64 = 100;
 
 /// Expired trash purged per request that looks at the trash (bounded work; the oldest first).
 const PURGE_PER_REQUEST: i64 = 2;

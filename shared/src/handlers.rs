@@ -7,13 +7,13 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::chats::{self, ListFilter, MAX_LIST, MAX_PAGE};
+use crate::chats::{self, ListFilter};
 use crate::error::ApiError;
 use crate::http::json;
 use crate::idempotency::{self, Begin, Idempotency};
 use crate::requests::{
-    self, ActiveBranch, ChatUpdate, Credentials, NewBranch, NewChat, NewMessage, PasswordCheck,
-    query, query_bool, query_number,
+    self, ActiveBranch, ChatPageQuery, ChatQuery, ChatUpdate, Credentials, ListQuery, NewBranch,
+    NewChat, NewMessage, PasswordCheck, SearchQuery, TrashQuery, query,
 };
 use crate::store::Store;
 use crate::{accounts, branches, messages};
@@ -81,58 +81,54 @@ pub async fn create_chat(app: &App, request: Request) -> Outcome {
 /// messages (the newest `limit`, default 100, before index `before`) and its direct branches.
 pub async fn get_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
-    let limit = query_number(&request, "limit", 1..=MAX_PAGE)?;
-    let before = query_number(&request, "before", 0..=i64::MAX)?;
+    let q: ChatPageQuery = query(&request)?;
     let store = app.store().await?;
-    ok(&chats::get_chat(store, &account, &chat_id, limit, before).await?)
+    ok(&chats::get_chat(store, &account, &q.chat_id, q.limit, q.before).await?)
 }
 
 /// `GET /chats/list-chats[?limit=&cursor=&archived=&pinned=]` → 200 a page of conversations.
 pub async fn list_chats(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
+    let q: ListQuery = query(&request)?;
     let filter = ListFilter {
-        archived: query_bool(&request, "archived")?.unwrap_or(false),
-        pinned: query_bool(&request, "pinned")?,
+        archived: q.archived.unwrap_or(false),
+        pinned: q.pinned,
     };
-    let limit = query_number(&request, "limit", 1..=MAX_LIST)?;
-    let cursor = requests::optional_query(&request, "cursor")?;
     let store = app.store().await?;
-    ok(&chats::list_chats(store, &account, filter, limit, cursor.as_deref()).await?)
+    ok(&chats::list_chats(store, &account, filter, q.limit, q.cursor.as_deref()).await?)
 }
 
 /// `GET /chats/list-deleted[?limit=&cursor=]` → 200 a page of the trash.
 pub async fn list_deleted(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let limit = query_number(&request, "limit", 1..=MAX_LIST)?;
-    let cursor = requests::optional_query(&request, "cursor")?;
+    let q: TrashQuery = query(&request)?;
     let store = app.store().await?;
-    ok(&chats::list_deleted(store, &account, limit, cursor.as_deref()).await?)
+    ok(&chats::list_deleted(store, &account, q.limit, q.cursor.as_deref()).await?)
 }
 
 /// `PATCH /chats/update-chat?chat_id=ID {name?, archived?, pinned?}` → 200.
 pub async fn update_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
+    let q: ChatQuery = query(&request)?;
     let body: ChatUpdate = requests::body(&request)?;
     let store = app.store().await?;
-    ok(&chats::update_chat(store, &account, &chat_id, &body).await?)
+    ok(&chats::update_chat(store, &account, &q.chat_id, &body).await?)
 }
 
 /// `DELETE /chats/delete-chat?chat_id=ROOT` → 200 the conversation, now in the trash.
 pub async fn delete_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
+    let q: ChatQuery = query(&request)?;
     let store = app.store().await?;
     let retention = app.config.trash_retention;
-    ok(&chats::delete_chat(store, &account, &chat_id, retention).await?)
+    ok(&chats::delete_chat(store, &account, &q.chat_id, retention).await?)
 }
 
 /// `POST /chats/restore-chat?chat_id=ROOT` → 200 the conversation, out of the trash.
 pub async fn restore_chat(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
-    ok(&chats::restore_chat(app.store().await?, &account, &chat_id).await?)
+    let q: ChatQuery = query(&request)?;
+    ok(&chats::restore_chat(app.store().await?, &account, &q.chat_id).await?)
 }
 
 /// `POST /messages/add-message {chat_id, question, response}` → 200 message.
@@ -160,11 +156,10 @@ pub async fn add_message(app: &App, request: Request) -> Outcome {
 /// `GET /messages/search-messages?q=TEXT[&limit=&cursor=]` → 200 a page of hits.
 pub async fn search_messages(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let q = query(&request, "q")?;
-    let limit = query_number(&request, "limit", 1..=MAX_LIST)?.unwrap_or(chats::DEFAULT_LIST);
-    let cursor = requests::optional_query(&request, "cursor")?;
+    let q: SearchQuery = query(&request)?;
+    let limit = q.limit.unwrap_or(chats::DEFAULT_LIST);
     let store = app.store().await?;
-    ok(&messages::search(store, &account, &q, limit, cursor.as_deref()).await?)
+    ok(&messages::search(store, &account, &q.q, limit, q.cursor.as_deref()).await?)
 }
 
 /// `POST /branches/create-branch {parent_chat_id, message_index, name}` → 200 branch.
@@ -186,17 +181,17 @@ pub async fn create_branch(app: &App, request: Request) -> Outcome {
 /// `GET /branches/get-branches?chat_id=ID` → 200 the direct branches of ID, oldest first.
 pub async fn get_branches(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
-    ok(&branches::get_branches(app.store().await?, &account, &chat_id).await?)
+    let q: ChatQuery = query(&request)?;
+    ok(&branches::get_branches(app.store().await?, &account, &q.chat_id).await?)
 }
 
 /// `PUT /branches/set-active-branch?chat_id=ID [{branch_id}]` → 200. Without a body (or
 /// without `branch_id`), ID itself becomes active, as in the original service.
 pub async fn set_active_branch(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
-    let chat_id = query(&request, "chat_id")?;
+    let q: ChatQuery = query(&request)?;
     let body: ActiveBranch = requests::optional_body(&request)?;
     let store = app.store().await?;
     let branch_id = body.branch_id.as_deref();
-    ok(&branches::set_active_branch(store, &account, &chat_id, branch_id).await?)
+    ok(&branches::set_active_branch(store, &account, &q.chat_id, branch_id).await?)
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::routes::Endpoint;
 
 /// Largest request body accepted. API Gateway allows 10 MB; nothing in this API needs more
 /// than a message pair (2 × 64 KiB), so 1 MiB leaves room without inviting abuse.
@@ -89,6 +90,133 @@ pub struct ChatUpdate {
     pub pinned: Option<bool>,
 }
 
+/// `?chat_id=ID`: get-branches, set-active-branch, update-chat, delete-chat, restore-chat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatQuery {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+}
+
+/// get-chat: `?chat_id=ID[&limit=N][&before=I]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChatPageQuery {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+    #[serde(default, deserialize_with = "bounded::<1, 1000, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "bounded::<0, { i64::MAX }, _>")]
+    pub before: Option<i64>,
+}
+
+/// list-chats: `?limit=&cursor=&archived=&pinned=`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListQuery {
+    #[serde(default, deserialize_with = "bounded::<1, 100, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cursor: Option<String>,
+    #[serde(default, deserialize_with = "flag")]
+    pub archived: Option<bool>,
+    #[serde(default, deserialize_with = "flag")]
+    pub pinned: Option<bool>,
+}
+
+/// list-deleted: `?limit=&cursor=`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrashQuery {
+    #[serde(default, deserialize_with = "bounded::<1, 100, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cursor: Option<String>,
+}
+
+/// search-messages: `?q=TEXT[&limit=&cursor=]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchQuery {
+    #[serde(deserialize_with = "text")]
+    pub q: String,
+    #[serde(default, deserialize_with = "bounded::<1, 100, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cursor: Option<String>,
+}
+
+/// What an endpoint reads: its body's fields and its query parameters, from the very structs
+/// it parses them with (so tests and the fuzz target cannot drift from the handlers).
+pub struct Inputs {
+    pub body: &'static [&'static str],
+    pub query: &'static [&'static str],
+}
+
+impl Endpoint {
+    pub fn inputs(self) -> Inputs {
+        let (body, query) = match self {
+            Self::Register | Self::Login => (fields::<Credentials>(), NONE),
+            Self::DeleteAccount => (fields::<PasswordCheck>(), NONE),
+            Self::CreateChat => (fields::<NewChat>(), NONE),
+            Self::GetChat => (NONE, fields::<ChatPageQuery>()),
+            Self::ListChats => (NONE, fields::<ListQuery>()),
+            Self::UpdateChat => (fields::<ChatUpdate>(), fields::<ChatQuery>()),
+            Self::DeleteChat | Self::RestoreChat | Self::GetBranches => {
+                (NONE, fields::<ChatQuery>())
+            }
+            Self::ListDeleted => (NONE, fields::<TrashQuery>()),
+            Self::AddMessage => (fields::<NewMessage>(), NONE),
+            Self::SearchMessages => (NONE, fields::<SearchQuery>()),
+            Self::CreateBranch => (fields::<NewBranch>(), NONE),
+            Self::SetActiveBranch => (fields::<ActiveBranch>(), fields::<ChatQuery>()),
+        };
+        Inputs { body, query }
+    }
+}
+
+const NONE: &[&str] = &[];
+
+/// The field names of a struct, as serde's derive declares them.
+pub fn fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    struct Names(Option<&'static [&'static str]>);
+    impl<'de> Deserializer<'de> for &mut Names {
+        type Error = serde::de::value::Error;
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0 = Some(fields);
+            Err(Self::Error::custom("names only"))
+        }
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(Self::Error::custom("a struct"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut names = Names(None);
+    let _ = T::deserialize(&mut names);
+    names.0.unwrap_or_default()
+}
+
+/// The query string as `T`, each refusal naming its parameter (each is a string as sent).
+pub fn query<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+    let params: serde_json::Map<String, Value> = request
+        .query_string_parameters_ref()
+        .map(|params| {
+            params
+                .iter()
+                .map(|(name, value)| (name.to_owned(), Value::String(value.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    from_value(Value::Object(params))
+}
+
 /// The body as `T`: 413 past the size limit, 400 when it is not JSON, 422 naming the body
 /// when it is not an object, and 422 naming the field that does not fit.
 pub fn body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
@@ -132,51 +260,6 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     })
 }
 
-/// A required query-string parameter, as API Gateway (or the local server) pre-parsed it.
-pub fn query(request: &Request, name: &'static str) -> Result<String, ApiError> {
-    optional_query(request, name)?.ok_or_else(|| ApiError::invalid(name, "field required"))
-}
-
-/// A query-string parameter that may be absent.
-pub fn optional_query(request: &Request, name: &'static str) -> Result<Option<String>, ApiError> {
-    Ok(request
-        .query_string_parameters_ref()
-        .and_then(|params| params.first(name))
-        .map(str::to_owned))
-}
-
-/// An optional whole-number query parameter within `range`.
-pub fn query_number(
-    request: &Request,
-    name: &'static str,
-    range: std::ops::RangeInclusive<i64>,
-) -> Result<Option<i64>, ApiError> {
-    let Some(text) = optional_query(request, name)? else {
-        return Ok(None);
-    };
-    match text.trim().parse::<i64>() {
-        Ok(n) if range.contains(&n) => Ok(Some(n)),
-        _ => Err(ApiError::invalid(
-            name,
-            format!(
-                "must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ),
-        )),
-    }
-}
-
-/// An optional `true`/`false` query parameter.
-pub fn query_bool(request: &Request, name: &'static str) -> Result<Option<bool>, ApiError> {
-    match optional_query(request, name)?.as_deref() {
-        None => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(_) => Err(ApiError::invalid(name, "must be true or false")),
-    }
-}
-
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     optional_text(d)?.ok_or_else(|| D::Error::custom("field required"))
 }
@@ -187,6 +270,31 @@ fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
         Value::String(s) => Ok(Some(s)),
         Value::Null => Ok(None),
         _ => Err(D::Error::custom("must be a string")),
+    }
+}
+
+/// `true` or `false`, as a query parameter.
+fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match optional_text(d)?.as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(D::Error::custom("must be true or false")),
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, as a query parameter.
+fn bounded<'de, const MIN: i64, const MAX: i64, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<i64>, D::Error> {
+    let Some(text) = optional_text(d)? else {
+        return Ok(None);
+    };
+    match text.trim().parse::<i64>() {
+        Ok(n) if (MIN..=MAX).contains(&n) => Ok(Some(n)),
+        _ => Err(D::Error::custom(format!(
+            "must be a whole number from {MIN} to {MAX}"
+        ))),
     }
 }
 
@@ -333,25 +441,66 @@ mod tests {
         assert_eq!(active.branch_id, None);
     }
 
+    fn with_query(pairs: &[(&str, &str)]) -> Request {
+        Request::default().with_query_string_parameters(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>(),
+        )
+    }
+
     #[test]
-    fn query_parameters_are_checked() {
-        let req = Request::default().with_query_string_parameters(HashMap::from([
-            ("chat_id".to_string(), "abc".to_string()),
-            ("limit".to_string(), "500".to_string()),
-            ("pinned".to_string(), "maybe".to_string()),
-        ]));
-        assert_eq!(query(&req, "chat_id").unwrap(), "abc");
-        let missing = query(&Request::default(), "chat_id").unwrap_err();
-        assert_eq!(missing.to_string(), "chat_id: field required");
-        let error = query_number(&req, "limit", 1..=100).unwrap_err();
+    fn query_parameters_are_checked_naming_them() {
+        let page: ChatPageQuery =
+            query(&with_query(&[("chat_id", "abc"), ("limit", " 5")])).unwrap();
         assert_eq!(
-            error.to_string(),
-            "limit: must be a whole number from 1 to 100"
+            (page.chat_id.as_str(), page.limit, page.before),
+            ("abc", Some(5), None)
         );
-        assert_eq!(query_number(&req, "before", 0..=9).unwrap(), None);
+        for (pairs, detail) in [
+            (vec![], "chat_id: field required"),
+            (
+                vec![("chat_id", "c"), ("limit", "1001")],
+                "limit: must be a whole number from 1 to 1000",
+            ),
+            (
+                vec![("chat_id", "c"), ("before", "-1")],
+                "before: must be a whole number from 0 to 9223372036854775807",
+            ),
+        ] {
+            let error = query::<ChatPageQuery>(&with_query(&pairs)).unwrap_err();
+            assert_eq!(error.to_string(), detail);
+        }
+        let error = query::<ListQuery>(&with_query(&[("pinned", "maybe")])).unwrap_err();
+        assert_eq!(error.to_string(), "pinned: must be true or false");
+        let list: ListQuery = query(&Request::default()).unwrap();
+        assert_eq!(list, ListQuery::default());
+    }
+
+    #[test]
+    fn every_endpoint_names_what_it_reads() {
         assert_eq!(
-            query_bool(&req, "pinned").unwrap_err().to_string(),
-            "pinned: must be true or false"
+            Endpoint::AddMessage.inputs().body,
+            ["chat_id", "question", "response"]
         );
+        assert_eq!(
+            Endpoint::GetChat.inputs().query,
+            ["chat_id", "limit", "before"]
+        );
+        assert_eq!(
+            Endpoint::UpdateChat.inputs().body,
+            ["name", "archived", "pinned"]
+        );
+        for route in crate::routes::ROUTES {
+            let inputs = route.endpoint.inputs();
+            assert!(
+                inputs
+                    .body
+                    .iter()
+                    .chain(inputs.query)
+                    .all(|f| !f.is_empty())
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@ use mongodb::bson::{Bson, Document, doc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
+use shared::routes::ROUTES;
 use shared::{App, Config, Endpoint};
 use tokio::runtime::Runtime;
 
@@ -27,27 +28,27 @@ use crate::raw_http::Http;
 // Properties of every endpoint, through the Lambda path
 // ---------------------------------------------------------------------------------------------
 
-/// Every endpoint with the body fields it reads.
-const ENDPOINTS: &[(Endpoint, &[&str])] = &[
-    (Endpoint::Register, &["username", "password"]),
-    (Endpoint::Login, &["username", "password"]),
-    (Endpoint::CreateChat, &["name"]),
-    (Endpoint::GetChat, &[]),
-    (Endpoint::AddMessage, &["chat_id", "question", "response"]),
-    (
-        Endpoint::CreateBranch,
-        &["parent_chat_id", "message_index", "name"],
-    ),
-    (Endpoint::GetBranches, &[]),
-    (Endpoint::SetActiveBranch, &["branch_id"]),
-];
+/// Every endpoint with the body fields it reads (from the typed structs it parses with).
+fn endpoints() -> Vec<(Endpoint, &'static [&'static str])> {
+    ROUTES
+        .iter()
+        .map(|r| (r.endpoint, r.endpoint.inputs().body))
+        .collect()
+}
 
 /// The endpoints that take `?chat_id=`.
-const QUERY_ENDPOINTS: &[Endpoint] = &[
-    Endpoint::GetChat,
-    Endpoint::GetBranches,
-    Endpoint::SetActiveBranch,
-];
+fn query_endpoints() -> Vec<Endpoint> {
+    ROUTES
+        .iter()
+        .map(|r| r.endpoint)
+        .filter(|e| e.inputs().query.contains(&"chat_id"))
+        .collect()
+}
+
+/// A body every `?chat_id=` endpoint accepts, so that the lookup is what answers.
+fn lookup_body() -> Value {
+    json!({"name": "renamed"})
+}
 
 /// Keys a body might try to smuggle into a stored document: operators, dotted paths, and
 /// fields the server sets itself.
@@ -60,6 +61,8 @@ struct Fixture {
     /// A chat of the user's with three messages, so that ids in bodies can get past "chat not
     /// found" to the rules behind it.
     chat_id: String,
+    /// Another, for delete-chat and restore-chat to move in and out of the trash.
+    spare_chat_id: String,
 }
 
 fn fixture() -> &'static Fixture {
@@ -70,7 +73,7 @@ fn fixture() -> &'static Fixture {
             .enable_all()
             .build()
             .unwrap();
-        let (app, token, chat_id) = runtime.block_on(async {
+        let (app, token, chat_id, spare_chat_id) = runtime.block_on(async {
             let app = app().await;
             let (_, token) = user(&app).await;
             let chat_id = create_chat(&app, &token, "hostile").await;
@@ -80,13 +83,15 @@ fn fixture() -> &'static Fixture {
                     200
                 );
             }
-            (app, token, chat_id)
+            let spare = create_chat(&app, &token, "spare").await;
+            (app, token, chat_id, spare)
         });
         Fixture {
             runtime,
             app,
             token,
             chat_id,
+            spare_chat_id,
         }
     })
 }
@@ -112,8 +117,12 @@ fn request(endpoint: Endpoint, body: Vec<u8>, authorization: Option<HeaderValue>
         Ok(text) => Body::Text(text),
         Err(error) => Body::Binary(error.into_bytes()),
     };
+    let chat_id = match endpoint {
+        Endpoint::DeleteChat | Endpoint::RestoreChat => &fx.spare_chat_id,
+        _ => &fx.chat_id,
+    };
     let mut request = Request::new(body)
-        .with_query_string_parameters(HashMap::from([("chat_id".to_string(), fx.chat_id.clone())]));
+        .with_query_string_parameters(HashMap::from([("chat_id".to_string(), chat_id.clone())]));
     *request.method_mut() = route.method.clone();
     *request.uri_mut() = route.path.parse().unwrap();
     let authorization = authorization
@@ -156,7 +165,8 @@ fn sound_naming_fields(
     let (status, body) = sound(response)?;
     if status == 422 {
         let detail = body["detail"].as_str().unwrap();
-        let named = fields.iter().chain(&["body", "chat_id"]).any(|field| {
+        let read = fields.iter().chain(endpoint.inputs().query);
+        let named = read.chain(&["body"]).any(|field| {
             detail
                 .strip_prefix(field)
                 .is_some_and(|rest| rest.starts_with(": "))
@@ -271,9 +281,8 @@ fn bytes_for(fields: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> 
 }
 
 fn endpoint() -> impl Strategy<Value = (Endpoint, &'static [&'static str])> {
-    prop::sample::select(ENDPOINTS)
+    prop::sample::select(endpoints())
 }
-
 /// Any `Authorization` value HTTP can carry: raw bytes, a bearer scheme with any token, or the
 /// real token with one byte changed.
 fn authorization() -> impl Strategy<Value = HeaderValue> {
@@ -330,14 +339,40 @@ proptest! {
 
     #[test]
     fn any_chat_id_in_the_query_is_a_literal_id_that_matches_nothing(
-        endpoint in prop::sample::select(QUERY_ENDPOINTS),
+        endpoint in prop::sample::select(query_endpoints()),
         chat_id in text(),
     ) {
-        let request = request(endpoint, Vec::new(), None).with_query_string_parameters(
+        let body = lookup_body().to_string().into_bytes();
+        let request = request(endpoint, body, None).with_query_string_parameters(
             HashMap::from([("chat_id".to_string(), chat_id)]),
         );
         let (status, body) = sound(&handle(endpoint, request))?;
         prop_assert_eq!((status, body), (404, json!({"detail": "Chat not found"})));
+    }
+
+    #[test]
+    fn any_query_parameters_get_a_json_answer_naming_the_one_at_fault(
+        (endpoint, params) in prop::sample::select(endpoints()).prop_flat_map(|(endpoint, _)| {
+            let values: Vec<_> = endpoint
+                .inputs()
+                .query
+                .iter()
+                .map(|&name| {
+                    let value = prop_oneof![
+                        text(),
+                        (-3i64..1500).prop_map(|n| n.to_string()),
+                        prop::sample::select(vec!["true", "false", "", "1e3", "0x10", " 7 "]).prop_map(String::from),
+                    ];
+                    prop::option::weighted(0.8, value).prop_map(move |v| v.map(|v| (name.to_string(), v)))
+                })
+                .collect();
+            (Just(endpoint), values)
+        }),
+    ) {
+        let params: HashMap<String, String> = params.into_iter().flatten().collect();
+        let body = lookup_body().to_string().into_bytes();
+        let request = request(endpoint, body, None).with_query_string_parameters(params);
+        sound_naming_fields(endpoint, endpoint.inputs().body, &handle(endpoint, request))?;
     }
 
     #[test]
@@ -617,9 +652,10 @@ async fn an_operator_in_the_query_is_a_literal_id_that_matches_nothing() {
         accounts.victim_chat.as_str(),
     ];
     for chat_id in literal_operators {
-        for endpoint in QUERY_ENDPOINTS {
-            let body = json!({"branch_id": accounts.victim_branch});
-            let reply = accounts.send(*endpoint, Some(chat_id), body).await;
+        for endpoint in query_endpoints() {
+            let mut body = lookup_body();
+            body["branch_id"] = json!(accounts.victim_branch);
+            let reply = accounts.send(endpoint, Some(chat_id), body).await;
             assert_eq!(
                 (reply.status.as_u16(), reply.detail()),
                 (404, "Chat not found"),

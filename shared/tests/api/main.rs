@@ -9,6 +9,7 @@ mod concurrency;
 mod conversations;
 mod hardening;
 mod hostile;
+mod idempotency;
 mod lambda_events;
 mod local_server;
 mod outage;
