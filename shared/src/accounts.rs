@@ -140,7 +140,7 @@ pub async fn delete_account(
     // Purge while the request has time to spare; what is left goes with later requests.
     let stop = crate::routes::deadline()
         .map(|d| d - d.saturating_duration_since(std::time::Instant::now()) / 2);
-    while store.purge_expired(Some(account_id), 5).await? == 5
+    while crate::chats::purge_expired(store, Some(account_id), 5).await? == 5
         && stop.is_none_or(|stop| std::time::Instant::now() < stop)
     {}
     Ok(DeletedAccountView {

@@ -269,7 +269,7 @@ pub async fn list_chats(
             at,
         )
         .await?;
-    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    purge_expired(store, None, PURGE_PER_REQUEST).await?;
     let mut items = listed.conversations;
     let next = (items.len() as i64 > limit).then(|| {
         items.truncate(limit as usize);
@@ -300,10 +300,8 @@ pub async fn list_deleted(
 ) -> Result<Page<ConversationView>, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIST);
     let after: Option<TrashPosition> = cursor.map(cursor::decode).transpose()?;
-    store
-        .purge_expired(Some(account_id), PURGE_PER_REQUEST)
-        .await?;
-    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    purge_expired(store, Some(account_id), PURGE_PER_REQUEST).await?;
+    purge_expired(store, None, PURGE_PER_REQUEST).await?;
     let mut items = store
         .list_trash(account_id, after.as_ref(), limit + 1)
         .await?;
@@ -429,7 +427,7 @@ pub async fn delete_chat(
         })
         .await?
         .map_err(Refused::into_error)?;
-    store.purge_expired(None, PURGE_PER_REQUEST).await?;
+    purge_expired(store, None, PURGE_PER_REQUEST).await?;
     Ok(deleted.into())
 }
 
@@ -456,6 +454,27 @@ pub async fn restore_chat(
         .await?
         .map_err(Refused::into_error)?;
     Ok(restored.into())
+}
+
+/// Purges up to `limit` conversations whose time in the trash is over — of any account, or of
+/// `account_id` only — with every chat and message: messages first, then chats, then the
+/// conversation document, so that an interrupted purge is found and finished by the next one.
+/// Returns how many were purged.
+pub async fn purge_expired(
+    store: &Store,
+    account_id: Option<&str>,
+    limit: i64,
+) -> Result<usize, ApiError> {
+    let due = store.due_for_purge(account_id, limit).await?;
+    for conversation in &due {
+        let (account, root) = (&conversation.account_id, &conversation.root_chat_id);
+        let members = store.tree_members(account, &[root]).await?;
+        let ids: Vec<&str> = members.iter().map(|m| m.chat_id.as_str()).collect();
+        store.delete_messages_of(account, &ids).await?;
+        store.delete_tree_chats(account, root).await?;
+        store.delete_expired_conversation(account, root).await?;
+    }
+    Ok(due.len())
 }
 
 /// Finds the conversation of a live chat, for the operations that need the active member.

@@ -252,43 +252,57 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes up to `limit` conversations whose purge time has passed — of any account, or of
-    /// `account_id` only — with all their chats and messages. Safe to interrupt: the
-    /// conversation document goes last, so an unfinished purge is found and finished by the
-    /// next one. Returns how many were purged.
-    pub async fn purge_expired(
+    /// Up to `limit` conversations whose purge time has passed — of any account, or of
+    /// `account_id` only — the longest overdue first.
+    pub async fn due_for_purge(
         &self,
         account_id: Option<&str>,
         limit: i64,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<Vec<Conversation>, ApiError> {
         let mut filter = doc! { "purge_at": { "$lte": DateTime::now() } };
         if let Some(account_id) = account_id {
             filter.insert("account_id", account_id);
         }
-        let due: Vec<Conversation> = self
+        Ok(self
             .collection::<Conversation>("conversations")
             .find(filter)
             .sort(doc! { "purge_at": 1 })
             .limit(limit)
             .await?
             .try_collect()
+            .await?)
+    }
+
+    /// Deletes the messages stored in these chats of the caller's.
+    pub async fn delete_messages_of(
+        &self,
+        account_id: &str,
+        chat_ids: &[&str],
+    ) -> Result<(), ApiError> {
+        self.collection::<Document>("messages")
+            .delete_many(doc! { "account_id": account_id, "chat_id": { "$in": chat_ids } })
             .await?;
-        for conversation in &due {
-            let account = conversation.account_id.as_str();
-            let root = conversation.root_chat_id.as_str();
-            let members = self.tree_members(account, &[root]).await?;
-            let ids: Vec<&str> = members.iter().map(|m| m.chat_id.as_str()).collect();
-            self.collection::<Document>("messages")
-                .delete_many(doc! { "account_id": account, "chat_id": { "$in": &ids } })
-                .await?;
-            self.collection::<Document>("chats")
-                .delete_many(doc! { "account_id": account, "root_chat_id": root })
-                .await?;
-            self.collection::<Document>("conversations")
-                .delete_one(doc! { "_id": root, "account_id": account, "purge_at": { "$lte": DateTime::now() } })
-                .await?;
-        }
-        Ok(due.len())
+        Ok(())
+    }
+
+    /// Deletes every chat of a tree.
+    pub async fn delete_tree_chats(&self, account_id: &str, root: &str) -> Result<(), ApiError> {
+        self.collection::<Document>("chats")
+            .delete_many(doc! { "account_id": account_id, "root_chat_id": root })
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a conversation document, if its purge time has passed.
+    pub async fn delete_expired_conversation(
+        &self,
+        account_id: &str,
+        root: &str,
+    ) -> Result<(), ApiError> {
+        self.collection::<Document>("conversations")
+            .delete_one(doc! { "_id": root, "account_id": account_id, "purge_at": { "$lte": DateTime::now() } })
+            .await?;
+        Ok(())
     }
 }
 
