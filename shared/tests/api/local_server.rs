@@ -351,3 +351,99 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
         .expect("the server should close a connection whose head takes over 1 s");
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn conversations_are_listed_renamed_deleted_and_restored_over_http() {
+    let server = start().await;
+    let credentials = json!({"username": "lister", "password": "password123"});
+    server
+        .post("/api/v1/auth/register", None, credentials.clone())
+        .await;
+    let login = server.post("/api/v1/auth/login", None, credentials).await;
+    let token = login.body["access_token"].as_str().unwrap().to_owned();
+    let token = Some(token.as_str());
+    let chat = server
+        .post(
+            "/api/v1/chats/create-chat",
+            token,
+            json!({"name": "over http"}),
+        )
+        .await;
+    let chat_id = chat.body["chat_id"].as_str().unwrap();
+    let with_chat = |path: &str| format!("{path}?chat_id={chat_id}");
+
+    let renamed = server
+        .send(
+            Method::PATCH,
+            &with_chat("/api/v1/chats/update-chat"),
+            token,
+            json!({"name": "renamed", "pinned": true}).to_string(),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let listed = server
+        .send(Method::GET, "/api/v1/chats/list-chats?limit=5", token, "")
+        .await;
+    assert_eq!(listed.body["items"][0]["name"], "renamed");
+    assert_eq!(listed.body["items"][0]["pinned"], true);
+
+    let deleted = server
+        .send(
+            Method::DELETE,
+            &with_chat("/api/v1/chats/delete-chat"),
+            token,
+            "",
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let gone = server
+        .send(Method::GET, &with_chat("/api/v1/chats/get-chat"), token, "")
+        .await;
+    assert_eq!(gone.status, 404);
+    let trash = server
+        .send(Method::GET, "/api/v1/chats/list-deleted", token, "")
+        .await;
+    assert_eq!(trash.body["items"][0]["chat_id"], chat_id);
+    let restored = server
+        .send(
+            Method::POST,
+            &with_chat("/api/v1/chats/restore-chat"),
+            token,
+            "",
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    let found = server
+        .send(
+            Method::GET,
+            "/api/v1/messages/search-messages?q=renamed",
+            token,
+            "",
+        )
+        .await;
+    assert_eq!(found.body["items"][0]["chat_id"], chat_id);
+
+    let wrong = server
+        .send(
+            Method::PATCH,
+            "/api/v1/chats/delete-chat?chat_id=x",
+            token,
+            "",
+        )
+        .await;
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.headers["allow"], "DELETE, OPTIONS");
+    let account = server
+        .send(
+            Method::DELETE,
+            "/api/v1/auth/delete-account",
+            token,
+            json!({"password": "password123"}).to_string(),
+        )
+        .await;
+    assert_eq!(account.status, 200, "{}", account.body);
+    let after = server
+        .send(Method::GET, "/api/v1/chats/list-chats", token, "")
+        .await;
+    assert_eq!(after.status, 401);
+}
