@@ -15,6 +15,7 @@ use crate::views::{ActiveBranchView, BranchView, NewBranchView};
 /// into the parent's whole visible history. Writes one chat document, whatever the length.
 pub async fn create_branch(
     store: &Store,
+    config: &crate::config::Config,
     account_id: &str,
     parent_chat_id: &str,
     message_index: i64,
@@ -35,8 +36,13 @@ pub async fn create_branch(
         };
         return Err(ApiError::invalid("message_index", rule));
     }
-    let last_question = question_at(store, &parent, message_index).await?;
+    let (last_question, conversation) = tokio::try_join!(
+        question_at(store, &parent, message_index),
+        conversation_of(store, &parent)
+    )?;
     let branch = tree::new_branch(&parent, message_index, name, last_question);
+    crate::trees::check_members(&conversation, 1, config, "parent_chat_id")?;
+    crate::trees::check_depth(&branch, config, "parent_chat_id")?;
     let view = NewBranchView {
         branch_id: branch.chat_id.clone(),
         parent_chat_id: parent.chat_id.clone(),

@@ -95,11 +95,13 @@ pub(crate) async fn keep_answer(
 /// A new conversation: its root chat, active, with no messages.
 pub async fn create_chat(
     store: &Store,
+    config: &crate::config::Config,
     account_id: &str,
     name: &str,
     idempotency: Option<&Idempotency>,
 ) -> Result<ChatView, ApiError> {
     validate_name(name)?;
+    crate::trees::check_conversations(store, account_id, config).await?;
     let (chat, conversation) = tree::new_root(account_id, name);
     let view = chat_view(
         chat.clone(),
@@ -156,12 +158,24 @@ pub async fn get_chat(
     )?;
     let active = conversation.ok_or(CHAT_NOT_FOUND)?.active_branch_id;
     let messages = messages.into_iter().map(MessageView::from).collect();
-    let mut view = chat_view(chat, &active, Vec::new(), branches, start);
+    Ok(page_view(chat, &active, messages, branches, end))
+}
+
+/// The view of `chat` with the page `messages` (the newest ones before index `end`), cut to
+/// what fits in `MAX_PAGE_BYTES`.
+pub(crate) fn page_view(
+    chat: Chat,
+    active_branch_id: &str,
+    messages: Vec<MessageView>,
+    branches: Vec<Chat>,
+    end: i64,
+) -> ChatView {
+    let mut view = chat_view(chat, active_branch_id, Vec::new(), branches, 0);
     view.messages = fit(messages, MAX_PAGE_BYTES.saturating_sub(encoded_len(&view)));
     let first = view.messages.first().map_or(end, |m| m.index);
     view.has_more = first > 0;
     view.next_before = view.has_more.then_some(first);
-    Ok(view)
+    view
 }
 
 /// The newest messages of `messages` whose JSON fits in `budget` bytes.
@@ -474,7 +488,18 @@ pub async fn purge_expired(
         store.delete_tree_chats(account, root).await?;
         store.delete_expired_conversation(account, root).await?;
     }
-    Ok(due.len())
+    // Deleted branches whose time is over go the same way: their own messages, then them.
+    // (Only the deleted branches below them inherit from them, and those went with them.)
+    let branches = store.branches_due_for_purge(limit).await?;
+    for branch in &branches {
+        store
+            .delete_messages_of(&branch.account_id, &[&branch.chat_id])
+            .await?;
+        store
+            .delete_chat_document(&branch.account_id, &branch.chat_id)
+            .await?;
+    }
+    Ok(due.len() + branches.len())
 }
 
 /// Finds the conversation of a live chat, for the operations that need the active member.

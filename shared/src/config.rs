@@ -44,6 +44,11 @@ pub struct Config {
     pub cors_origins: AllowedOrigins,
     /// Local server only: how long a client may take to send a request's head.
     pub header_read_timeout: Duration,
+    /// Quotas: members of one conversation tree, lineage segments of one branch (what one
+    /// read of a branch's history must combine), conversations of one account.
+    pub max_members: i64,
+    pub max_depth: i64,
+    pub max_conversations: i64,
 }
 
 /// Every numeric setting: its variable, default and accepted range. Values outside the range
@@ -60,6 +65,10 @@ const REQUEST_TIMEOUT_MS: Setting = setting("REQUEST_TIMEOUT_MS", 10_000, 200..=
 const TRASH_RETENTION_DAYS: Setting = setting("TRASH_RETENTION_DAYS", 30, 1..=3650);
 const LOGIN_MAX_FAILURES: Setting = setting("LOGIN_MAX_FAILURES", 5, 1..=1000);
 const LOGIN_LOCKOUT_SECONDS: Setting = setting("LOGIN_LOCKOUT_SECONDS", 15 * 60, 1..=86_400);
+const TREE_MAX_MEMBERS: Setting = setting("TREE_MAX_MEMBERS", 1000, 2..=100_000);
+const TREE_MAX_DEPTH: Setting = setting("TREE_MAX_DEPTH", 100, 1..=10_000);
+const ACCOUNT_MAX_CONVERSATIONS: Setting =
+    setting("ACCOUNT_MAX_CONVERSATIONS", 100_000, 1..=100_000_000);
 const HEADER_TIMEOUT_MS: Setting = setting("LOCAL_HEADER_TIMEOUT_MS", 10_000, 100..=600_000);
 
 const DAY: u64 = 24 * 3600;
@@ -106,6 +115,9 @@ impl Config {
             login_lockout: Duration::from_secs(LOGIN_LOCKOUT_SECONDS.default),
             cors_origins: AllowedOrigins::Any,
             header_read_timeout: Duration::from_millis(HEADER_TIMEOUT_MS.default),
+            max_members: TREE_MAX_MEMBERS.default as i64,
+            max_depth: TREE_MAX_DEPTH.default as i64,
+            max_conversations: ACCOUNT_MAX_CONVERSATIONS.default as i64,
         }
     }
 
@@ -142,6 +154,9 @@ impl Config {
         config.login_max_failures = LOGIN_MAX_FAILURES.read(vars)? as u32;
         config.login_lockout = Duration::from_secs(LOGIN_LOCKOUT_SECONDS.read(vars)?);
         config.header_read_timeout = Duration::from_millis(HEADER_TIMEOUT_MS.read(vars)?);
+        config.max_members = TREE_MAX_MEMBERS.read(vars)? as i64;
+        config.max_depth = TREE_MAX_DEPTH.read(vars)? as i64;
+        config.max_conversations = ACCOUNT_MAX_CONVERSATIONS.read(vars)? as i64;
         if let Some(origins) = vars("CORS_ALLOWED_ORIGINS") {
             config.cors_origins = AllowedOrigins::parse(&origins)
                 .map_err(|e| format!("CORS_ALLOWED_ORIGINS: {e}"))?;
@@ -189,6 +204,9 @@ mod tests {
             LOGIN_MAX_FAILURES,
             LOGIN_LOCKOUT_SECONDS,
             HEADER_TIMEOUT_MS,
+            TREE_MAX_MEMBERS,
+            TREE_MAX_DEPTH,
+            ACCOUNT_MAX_CONVERSATIONS,
         ] {
             let above = (setting.range.end() + 1).to_string();
             let mut bad = vec![

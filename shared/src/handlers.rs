@@ -12,11 +12,12 @@ use crate::error::ApiError;
 use crate::http::json;
 use crate::idempotency::{self, Begin, Idempotency};
 use crate::requests::{
-    self, ActiveBranch, ChatPageQuery, ChatQuery, ChatUpdate, Credentials, ListQuery, NewBranch,
-    NewChat, NewMessage, PasswordCheck, SearchQuery, TrashQuery, query,
+    self, ActiveBranch, BranchQuery, ChatPageQuery, ChatQuery, ChatUpdate, CompareQuery,
+    Credentials, EditMessage, ForkChat, ListQuery, NewBranch, NewChat, NewMessage, PasswordCheck,
+    Regeneration, SearchQuery, TrashQuery, TreeQuery, query,
 };
 use crate::store::Store;
-use crate::{accounts, branches, messages};
+use crate::{accounts, branches, messages, trees};
 
 pub type Outcome = Result<Response<Body>, ApiError>;
 
@@ -73,7 +74,8 @@ pub async fn create_chat(app: &App, request: Request) -> Outcome {
         Begin::Replay(response) => return Ok(response),
         Begin::Proceed(pending) => pending,
     };
-    let result = chats::create_chat(store, &account, &body.name, pending.as_ref()).await;
+    let config = &app.config;
+    let result = chats::create_chat(store, config, &account, &body.name, pending.as_ref()).await;
     answer(store, result, pending).await
 }
 
@@ -173,8 +175,17 @@ pub async fn create_branch(app: &App, request: Request) -> Outcome {
             Begin::Proceed(pending) => pending,
         };
     let (parent, index, name) = (&body.parent_chat_id, body.message_index, &body.name);
-    let result =
-        branches::create_branch(store, &account, parent, index, name, pending.as_ref()).await;
+    let config = &app.config;
+    let result = branches::create_branch(
+        store,
+        config,
+        &account,
+        parent,
+        index,
+        name,
+        pending.as_ref(),
+    )
+    .await;
     answer(store, result, pending).await
 }
 
@@ -194,4 +205,129 @@ pub async fn set_active_branch(app: &App, request: Request) -> Outcome {
     let store = app.store().await?;
     let branch_id = body.branch_id.as_deref();
     ok(&branches::set_active_branch(store, &account, &q.chat_id, branch_id).await?)
+}
+
+/// `GET /chats/get-tree?chat_id=ANY_MEMBER[&limit=&cursor=]` → 200 the whole tree.
+pub async fn get_tree(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: TreeQuery = query(&request)?;
+    let store = app.store().await?;
+    ok(&trees::get_tree(store, &account, &q.chat_id, q.limit, q.cursor.as_deref()).await?)
+}
+
+/// `POST /chats/fork-chat {chat_id, message_index?, name}` → 200 the new conversation.
+pub async fn fork_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let body: ForkChat = requests::body(&request)?;
+    let store = app.store().await?;
+    let pending = match idempotency::begin(store, &account, &request, "fork-chat", &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let (config, index) = (&app.config, body.message_index);
+    let result = trees::fork_chat(
+        store,
+        config,
+        &account,
+        &body.chat_id,
+        index,
+        &body.name,
+        pending.as_ref(),
+    )
+    .await;
+    answer(store, result, pending).await
+}
+
+/// `POST /messages/edit-message {chat_id, message_index, question, response}` → 200 the new
+/// branch, now active.
+pub async fn edit_message(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let body: EditMessage = requests::body(&request)?;
+    let store = app.store().await?;
+    let pending = match idempotency::begin(store, &account, &request, "edit-message", &body).await?
+    {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let (chat, index) = (&body.chat_id, body.message_index);
+    let (question, response) = (Some(body.question.as_str()), &body.response);
+    let result = trees::edit_message(
+        store,
+        &app.config,
+        &account,
+        chat,
+        index,
+        question,
+        response,
+        pending.as_ref(),
+    )
+    .await;
+    answer(store, result, pending).await
+}
+
+/// `POST /messages/regenerate-message {chat_id, message_index, response}` → 200 the new
+/// branch, now active.
+pub async fn regenerate_message(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let body: Regeneration = requests::body(&request)?;
+    let store = app.store().await?;
+    let key = "regenerate-message";
+    let pending = match idempotency::begin(store, &account, &request, key, &body).await? {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let (chat, index, response) = (&body.chat_id, body.message_index, &body.response);
+    let result = trees::edit_message(
+        store,
+        &app.config,
+        &account,
+        chat,
+        index,
+        None,
+        response,
+        pending.as_ref(),
+    )
+    .await;
+    answer(store, result, pending).await
+}
+
+/// `DELETE /branches/delete-branch?branch_id=ID` → 200 what went to the trash.
+pub async fn delete_branch(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: BranchQuery = query(&request)?;
+    let (store, retention) = (app.store().await?, app.config.trash_retention);
+    ok(&trees::delete_branch(store, &account, &q.branch_id, retention).await?)
+}
+
+/// `POST /branches/restore-branch?branch_id=ID` → 200 what came back.
+pub async fn restore_branch(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: BranchQuery = query(&request)?;
+    let store = app.store().await?;
+    ok(&trees::restore_branch(store, &app.config, &account, &q.branch_id).await?)
+}
+
+/// `POST /branches/prune-branches?chat_id=ID` → 200 what went to the trash.
+pub async fn prune_branches(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: ChatQuery = query(&request)?;
+    let (store, retention) = (app.store().await?, app.config.trash_retention);
+    ok(&trees::prune_branches(store, &account, &q.chat_id, retention).await?)
+}
+
+/// `POST /branches/promote-branch?branch_id=ID` → 200.
+pub async fn promote_branch(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: BranchQuery = query(&request)?;
+    let store = app.store().await?;
+    ok(&trees::promote_branch(store, &app.config, &account, &q.branch_id).await?)
+}
+
+/// `GET /branches/compare-branches?a=ID&b=ID[&limit=&from=]` → 200 both sides from where
+/// they diverge.
+pub async fn compare_branches(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: CompareQuery = query(&request)?;
+    let store = app.store().await?;
+    ok(&trees::compare(store, &account, &q.a, &q.b, q.limit, q.from).await?)
 }

@@ -29,6 +29,7 @@ pub mod store;
 pub mod text;
 pub mod time;
 pub mod tree;
+pub mod trees;
 pub mod views;
 
 pub use app::App;

@@ -90,6 +90,76 @@ pub struct ChatUpdate {
     pub pinned: Option<bool>,
 }
 
+/// `POST /messages/edit-message`: the pair that replaces message `message_index`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EditMessage {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+    #[serde(deserialize_with = "integer")]
+    pub message_index: i64,
+    #[serde(deserialize_with = "text")]
+    pub question: String,
+    #[serde(deserialize_with = "text")]
+    pub response: String,
+}
+
+/// `POST /messages/regenerate-message`: a new response to message `message_index`'s question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Regeneration {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+    #[serde(deserialize_with = "integer")]
+    pub message_index: i64,
+    #[serde(deserialize_with = "text")]
+    pub response: String,
+}
+
+/// `POST /chats/fork-chat`: copy `chat_id`'s history up to `message_index` (all without it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForkChat {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+    #[serde(
+        default,
+        deserialize_with = "optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message_index: Option<i64>,
+    #[serde(deserialize_with = "text")]
+    pub name: String,
+}
+
+/// get-tree: `?chat_id=ANY_MEMBER[&limit=][&cursor=]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeQuery {
+    #[serde(deserialize_with = "text")]
+    pub chat_id: String,
+    #[serde(default, deserialize_with = "bounded::<1, 1000, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cursor: Option<String>,
+}
+
+/// `?branch_id=ID`: delete-branch, restore-branch, promote-branch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BranchQuery {
+    #[serde(deserialize_with = "text")]
+    pub branch_id: String,
+}
+
+/// compare-branches: `?a=ID&b=ID[&limit=][&from=]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompareQuery {
+    #[serde(deserialize_with = "text")]
+    pub a: String,
+    #[serde(deserialize_with = "text")]
+    pub b: String,
+    #[serde(default, deserialize_with = "bounded::<1, 1000, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "bounded::<0, { i64::MAX }, _>")]
+    pub from: Option<i64>,
+}
+
 /// `?chat_id=ID`: get-branches, set-active-branch, update-chat, delete-chat, restore-chat.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatQuery {
@@ -165,6 +235,15 @@ impl Endpoint {
             Self::SearchMessages => (NONE, fields::<SearchQuery>()),
             Self::CreateBranch => (fields::<NewBranch>(), NONE),
             Self::SetActiveBranch => (fields::<ActiveBranch>(), fields::<ChatQuery>()),
+            Self::GetTree => (NONE, fields::<TreeQuery>()),
+            Self::ForkChat => (fields::<ForkChat>(), NONE),
+            Self::EditMessage => (fields::<EditMessage>(), NONE),
+            Self::RegenerateMessage => (fields::<Regeneration>(), NONE),
+            Self::DeleteBranch | Self::RestoreBranch | Self::PromoteBranch => {
+                (NONE, fields::<BranchQuery>())
+            }
+            Self::PruneBranches => (NONE, fields::<ChatQuery>()),
+            Self::CompareBranches => (NONE, fields::<CompareQuery>()),
         };
         Inputs { body, query }
     }
@@ -303,6 +382,13 @@ fn optional_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Err
         Value::Bool(b) => Ok(Some(b)),
         Value::Null => Ok(None),
         _ => Err(D::Error::custom("must be true or false")),
+    }
+}
+
+fn optional_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        value => integer(value).map(Some).map_err(D::Error::custom),
     }
 }
 

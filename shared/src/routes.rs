@@ -27,11 +27,20 @@ pub enum Endpoint {
     DeleteChat,
     RestoreChat,
     ListDeleted,
+    GetTree,
+    ForkChat,
     AddMessage,
     SearchMessages,
+    EditMessage,
+    RegenerateMessage,
     CreateBranch,
     GetBranches,
     SetActiveBranch,
+    DeleteBranch,
+    RestoreBranch,
+    PruneBranches,
+    PromoteBranch,
+    CompareBranches,
 }
 
 pub struct Route {
@@ -104,6 +113,18 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/chats/list-deleted",
     },
     Route {
+        endpoint: Endpoint::GetTree,
+        function: "get-tree",
+        method: Method::GET,
+        path: "/api/v1/chats/get-tree",
+    },
+    Route {
+        endpoint: Endpoint::ForkChat,
+        function: "fork-chat",
+        method: Method::POST,
+        path: "/api/v1/chats/fork-chat",
+    },
+    Route {
         endpoint: Endpoint::AddMessage,
         function: "add-message",
         method: Method::POST,
@@ -114,6 +135,18 @@ pub const ROUTES: &[Route] = &[
         function: "search-messages",
         method: Method::GET,
         path: "/api/v1/messages/search-messages",
+    },
+    Route {
+        endpoint: Endpoint::EditMessage,
+        function: "edit-message",
+        method: Method::POST,
+        path: "/api/v1/messages/edit-message",
+    },
+    Route {
+        endpoint: Endpoint::RegenerateMessage,
+        function: "regenerate-message",
+        method: Method::POST,
+        path: "/api/v1/messages/regenerate-message",
     },
     Route {
         endpoint: Endpoint::CreateBranch,
@@ -132,6 +165,36 @@ pub const ROUTES: &[Route] = &[
         function: "set-active-branch",
         method: Method::PUT,
         path: "/api/v1/branches/set-active-branch",
+    },
+    Route {
+        endpoint: Endpoint::DeleteBranch,
+        function: "delete-branch",
+        method: Method::DELETE,
+        path: "/api/v1/branches/delete-branch",
+    },
+    Route {
+        endpoint: Endpoint::RestoreBranch,
+        function: "restore-branch",
+        method: Method::POST,
+        path: "/api/v1/branches/restore-branch",
+    },
+    Route {
+        endpoint: Endpoint::PruneBranches,
+        function: "prune-branches",
+        method: Method::POST,
+        path: "/api/v1/branches/prune-branches",
+    },
+    Route {
+        endpoint: Endpoint::PromoteBranch,
+        function: "promote-branch",
+        method: Method::POST,
+        path: "/api/v1/branches/promote-branch",
+    },
+    Route {
+        endpoint: Endpoint::CompareBranches,
+        function: "compare-branches",
+        method: Method::GET,
+        path: "/api/v1/branches/compare-branches",
     },
 ];
 
@@ -229,11 +292,20 @@ impl Endpoint {
             Self::DeleteChat => handlers::delete_chat(app, request).await,
             Self::RestoreChat => handlers::restore_chat(app, request).await,
             Self::ListDeleted => handlers::list_deleted(app, request).await,
+            Self::GetTree => handlers::get_tree(app, request).await,
+            Self::ForkChat => handlers::fork_chat(app, request).await,
             Self::AddMessage => handlers::add_message(app, request).await,
             Self::SearchMessages => handlers::search_messages(app, request).await,
+            Self::EditMessage => handlers::edit_message(app, request).await,
+            Self::RegenerateMessage => handlers::regenerate_message(app, request).await,
             Self::CreateBranch => handlers::create_branch(app, request).await,
             Self::GetBranches => handlers::get_branches(app, request).await,
             Self::SetActiveBranch => handlers::set_active_branch(app, request).await,
+            Self::DeleteBranch => handlers::delete_branch(app, request).await,
+            Self::RestoreBranch => handlers::restore_branch(app, request).await,
+            Self::PruneBranches => handlers::prune_branches(app, request).await,
+            Self::PromoteBranch => handlers::promote_branch(app, request).await,
+            Self::CompareBranches => handlers::compare_branches(app, request).await,
         }
     }
 }

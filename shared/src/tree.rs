@@ -28,6 +28,8 @@ pub fn new_root(account_id: &str, name: &str) -> (Chat, Conversation) {
         message_count: 0,
         last_question: None,
         deleted_at: None,
+        deleted_with: None,
+        purge_at: None,
         chat_id: chat_id.clone(),
     };
     let conversation = Conversation {
@@ -71,6 +73,8 @@ pub fn new_branch(
         message_count: message_index + 1,
         last_question,
         deleted_at: None,
+        deleted_with: None,
+        purge_at: None,
     }
 }
 
@@ -136,6 +140,427 @@ pub fn members_showing<'a>(members: &'a [Chat], chat_id: &str, position: i64) ->
         })
         .map(|m| m.chat_id.as_str())
         .collect()
+}
+
+/// The chat that stores visible position `position` of `chat`, if it has one.
+pub fn holder(chat: &Chat, position: i64) -> Option<&str> {
+    if !(0..chat.message_count).contains(&position) {
+        return None;
+    }
+    Some(
+        chat.lineage
+            .iter()
+            .find(|s| position <= s.upto)
+            .map_or(chat.chat_id.as_str(), |s| s.chat_id.as_str()),
+    )
+}
+
+/// How many leading messages `a` and `b` share: the first visible index where they differ (or
+/// the shorter length). Two members share a position when the same chat stores it for both.
+pub fn common_prefix(a: &Chat, b: &Chat) -> i64 {
+    // Holders change only at segment ends, so checking those boundaries is enough.
+    let len = a.message_count.min(b.message_count);
+    let mut starts: Vec<i64> = a
+        .lineage
+        .iter()
+        .chain(&b.lineage)
+        .map(|s| s.upto + 1)
+        .chain([0])
+        .filter(|p| *p < len)
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+        .into_iter()
+        .find(|&p| holder(a, p) != holder(b, p))
+        .unwrap_or(len)
+}
+
+/// The members from the root down to `chat_id` (following `parent_chat_id`), root first.
+pub fn path_to<'a>(members: &'a [Chat], chat_id: &str) -> Vec<&'a Chat> {
+    let mut path = Vec::new();
+    let mut next = members.iter().find(|m| m.chat_id == chat_id);
+    while let Some(chat) = next {
+        path.push(chat);
+        next = chat
+            .parent_chat_id
+            .as_deref()
+            .and_then(|p| members.iter().find(|m| m.chat_id == p));
+        if path.len() > members.len() {
+            break; // a cycle cannot happen, but must not hang either
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// `chat_id` and every member below it (children, their children, …).
+pub fn subtree<'a>(members: &'a [Chat], chat_id: &str) -> Vec<&'a Chat> {
+    let mut found: Vec<&Chat> = members.iter().filter(|m| m.chat_id == chat_id).collect();
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i].chat_id.as_str();
+        found.extend(
+            members
+                .iter()
+                .filter(|m| m.parent_chat_id.as_deref() == Some(parent)),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// The members in drawing order: depth first from the root, each member's branches by the
+/// index they were cut at, then by creation.
+pub fn drawing_order(members: &[Chat]) -> Vec<&Chat> {
+    let mut order = Vec::with_capacity(members.len());
+    let mut stack: Vec<&Chat> = members.iter().filter(|m| m.is_root()).collect();
+    while let Some(chat) = stack.pop() {
+        order.push(chat);
+        let mut children: Vec<&Chat> = members
+            .iter()
+            .filter(|m| m.parent_chat_id.as_deref() == Some(chat.chat_id.as_str()))
+            .collect();
+        children.sort_by_key(|c| (c.created_from_message_index, c.created_at, c.id));
+        stack.extend(children.into_iter().rev());
+    }
+    order
+}
+
+/// A branch of `parent` for an edit of its message `message_index`: it inherits the messages
+/// before that one (none for message 0) and will hold the edited pair as its own.
+pub fn edit_branch(parent: &Chat, message_index: i64, name: &str) -> Chat {
+    let mut branch = new_branch(parent, message_index.max(1) - 1, name, None);
+    if message_index == 0 {
+        branch.lineage.clear();
+        branch.message_count = 0;
+        branch.created_from_message_index = Some(-1);
+    }
+    branch
+}
+
+/// Messages of `from` at positions `first..=last` that move to `to` (positions unchanged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    pub from: String,
+    pub to: String,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// What promoting a branch does to its tree: the messages that move, the new branch that
+/// keeps the old main line, and every member whose description changes.
+#[derive(Debug)]
+pub struct Promotion {
+    pub moves: Vec<Move>,
+    /// The old main line from the cut onward, as a branch of the root.
+    pub old_main: Chat,
+    /// Members with a new lineage, parent, length or preview (the root among them).
+    pub changed: Vec<Chat>,
+}
+
+/// Promotes `branch_id`: afterwards the root (whose id clients hold) shows the branch's
+/// history, the old main line from the cut onward lives on as a new branch of the root, and
+/// every other member — the promoted branch included — shows exactly what it showed before.
+///
+/// The algorithm: `cut` is the last position the branch takes from the root. The root's own
+/// messages after `cut` move to the new branch; the pieces of the branch's history held by
+/// other chats (its ancestors' and its own messages) move into the root, positions unchanged.
+/// Every member's lineage is then rewritten by mapping each piece of its history to the chat
+/// that now holds it; branches cut from the root after `cut` hang from the new branch. Cost:
+/// the moved messages and the members, never the rest of the history.
+pub fn promote(members: &[Chat], branch_id: &str, old_main_name: &str) -> Option<Promotion> {
+    let branch = members.iter().find(|m| m.chat_id == branch_id)?;
+    let root = members.iter().find(|m| m.is_root())?;
+    if branch.is_root() {
+        return None;
+    }
+    let pieces = pieces(branch, 0, branch.message_count);
+    let cut = match pieces.first() {
+        Some((segment, _)) if segment.chat_id == root.chat_id => segment.upto,
+        _ => -1,
+    };
+    let mut old_main = new_branch(root, cut.max(0), old_main_name, root.last_question.clone());
+    old_main.message_count = root.message_count;
+    if cut < 0 {
+        old_main.lineage.clear();
+        old_main.created_from_message_index = Some(-1);
+    }
+    let mut moves = Vec::new();
+    if root.message_count - 1 > cut {
+        moves.push(Move {
+            from: root.chat_id.clone(),
+            to: old_main.chat_id.clone(),
+            first: cut + 1,
+            last: root.message_count - 1,
+        });
+    }
+    for (segment, first) in pieces.iter().filter(|(s, _)| s.chat_id != root.chat_id) {
+        moves.push(Move {
+            from: segment.chat_id.clone(),
+            to: root.chat_id.clone(),
+            first: *first,
+            last: segment.upto,
+        });
+    }
+    // Where a stored position lives after the moves.
+    let new_holder = |holder: &str, position: i64| -> String {
+        moves
+            .iter()
+            .find(|m| m.from == holder && (m.first..=m.last).contains(&position))
+            .map_or_else(|| holder.to_owned(), |m| m.to.clone())
+    };
+    let rewrite = |chat: &Chat, history: &[(Segment, i64)]| -> Vec<Segment> {
+        let mut lineage: Vec<Segment> = Vec::new();
+        for (segment, first) in history {
+            // A piece can split where a move starts or ends: map each run separately.
+            let mut bounds: Vec<i64> = moves
+                .iter()
+                .filter(|m| m.from == segment.chat_id)
+                .flat_map(|m| [m.first, m.last + 1])
+                .filter(|p| *p > *first && *p <= segment.upto)
+                .collect();
+            bounds.push(*first);
+            bounds.sort_unstable();
+            bounds.dedup();
+            for (i, start) in bounds.iter().enumerate() {
+                let end = bounds.get(i + 1).map_or(segment.upto, |next| next - 1);
+                let holder = new_holder(&segment.chat_id, *start);
+                match lineage.last_mut() {
+                    Some(last) if last.chat_id == holder => last.upto = end,
+                    _ => lineage.push(Segment {
+                        chat_id: holder,
+                        upto: end,
+                    }),
+                }
+            }
+        }
+        // What the chat holds itself is its own messages, not part of its lineage.
+        if lineage.last().is_some_and(|s| s.chat_id == chat.chat_id) {
+            lineage.pop();
+        }
+        lineage
+    };
+    let mut changed = Vec::new();
+    for member in members {
+        let mut updated = member.clone();
+        if member.chat_id == root.chat_id {
+            updated.message_count = branch.message_count;
+            updated.last_question = branch.last_question.clone();
+            updated.lineage = Vec::new();
+        } else {
+            updated.lineage = rewrite(member, &self::pieces(member, 0, member.message_count));
+            let hangs_from_old_main = member.parent_chat_id.as_deref() == Some(&root.chat_id)
+                && member.created_from_message_index.is_some_and(|i| i > cut);
+            if hangs_from_old_main {
+                updated.parent_chat_id = Some(old_main.chat_id.clone());
+            }
+        }
+        if updated.lineage != member.lineage
+            || updated.parent_chat_id != member.parent_chat_id
+            || updated.message_count != member.message_count
+        {
+            changed.push(updated);
+        }
+    }
+    old_main.lineage = rewrite(&old_main, &self::pieces(root, 0, root.message_count))
+        .into_iter()
+        .filter(|s| s.chat_id != old_main.chat_id)
+        .collect();
+    Some(Promotion {
+        moves,
+        old_main,
+        changed,
+    })
+}
+
+#[cfg(test)]
+mod rules {
+    use super::*;
+
+    fn chain() -> (Chat, Chat, Chat) {
+        let (mut root, _) = new_root("alice", "root");
+        root.message_count = 10;
+        let mut child = new_branch(&root, 4, "child", None);
+        child.message_count = 9;
+        let mut grandchild = new_branch(&child, 7, "grandchild", None);
+        grandchild.message_count = 12;
+        (root, child, grandchild)
+    }
+
+    #[test]
+    fn the_holder_of_each_position_follows_the_lineage() {
+        let (root, child, grandchild) = chain();
+        assert_eq!(holder(&grandchild, 0), Some(root.chat_id.as_str()));
+        assert_eq!(holder(&grandchild, 4), Some(root.chat_id.as_str()));
+        assert_eq!(holder(&grandchild, 5), Some(child.chat_id.as_str()));
+        assert_eq!(holder(&grandchild, 8), Some(grandchild.chat_id.as_str()));
+        assert_eq!(holder(&grandchild, 12), None);
+        assert_eq!(holder(&root, -1), None);
+    }
+
+    #[test]
+    fn members_share_the_prefix_their_holders_share() {
+        let (root, child, grandchild) = chain();
+        assert_eq!(common_prefix(&root, &child), 5);
+        assert_eq!(common_prefix(&child, &grandchild), 8);
+        assert_eq!(common_prefix(&grandchild, &child), 8);
+        assert_eq!(common_prefix(&root, &grandchild), 5);
+        assert_eq!(common_prefix(&child, &child), 9);
+        let sibling = new_branch(&root, 2, "sibling", None);
+        assert_eq!(common_prefix(&sibling, &grandchild), 3);
+        let edited = edit_branch(&root, 0, "edit");
+        assert_eq!(common_prefix(&edited, &root), 0);
+    }
+
+    #[test]
+    fn paths_subtrees_and_drawing_order() {
+        let (root, child, grandchild) = chain();
+        let sibling = new_branch(&root, 2, "sibling", None);
+        let members = vec![
+            grandchild.clone(),
+            sibling.clone(),
+            root.clone(),
+            child.clone(),
+        ];
+        let ids = |chats: Vec<&Chat>| chats.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(path_to(&members, &grandchild.chat_id)),
+            ["root", "child", "grandchild"]
+        );
+        assert_eq!(
+            ids(subtree(&members, &child.chat_id)),
+            ["child", "grandchild"]
+        );
+        assert_eq!(subtree(&members, &root.chat_id).len(), 4);
+        assert_eq!(
+            ids(drawing_order(&members)),
+            ["root", "sibling", "child", "grandchild"]
+        );
+    }
+
+    /// What each member shows, as (holder, position) pairs, in a world of `members`.
+    fn shows(members: &[Chat], chat_id: &str) -> Vec<(String, i64)> {
+        let chat = members.iter().find(|m| m.chat_id == chat_id).unwrap();
+        (0..chat.message_count)
+            .map(|p| (holder(chat, p).unwrap().to_owned(), p))
+            .collect()
+    }
+
+    /// Applies a promotion to a world where each stored message is named by (holder, position):
+    /// returns, for each member, the original names of what it shows afterwards.
+    fn after(members: &[Chat], promotion: &Promotion) -> Vec<(String, Vec<(String, i64)>)> {
+        let mut world: Vec<Chat> = members
+            .iter()
+            .map(|m| {
+                promotion
+                    .changed
+                    .iter()
+                    .find(|c| c.chat_id == m.chat_id)
+                    .unwrap_or(m)
+                    .clone()
+            })
+            .collect();
+        world.push(promotion.old_main.clone());
+        // A stored message keeps its original name wherever it moves.
+        let original = |holder: &str, p: i64| -> (String, i64) {
+            promotion
+                .moves
+                .iter()
+                .find(|m| m.to == holder && (m.first..=m.last).contains(&p))
+                .map_or((holder.to_owned(), p), |m| (m.from.clone(), p))
+        };
+        world
+            .iter()
+            .map(|m| {
+                let shown = shows(&world, &m.chat_id)
+                    .into_iter()
+                    .map(|(h, p)| original(&h, p))
+                    .collect();
+                (m.chat_id.clone(), shown)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn promoting_shows_the_branch_at_the_root_and_changes_nothing_else() {
+        let (root, child, grandchild) = chain();
+        let mut late = new_branch(&root, 8, "late", None); // cut after the promoted cut
+        late.message_count = 11;
+        let mut early = new_branch(&root, 1, "early", None);
+        early.message_count = 3;
+        let mut nested = new_branch(&grandchild, 10, "nested", None);
+        nested.message_count = 13;
+        let members = vec![
+            root.clone(),
+            child.clone(),
+            grandchild.clone(),
+            late.clone(),
+            early.clone(),
+            nested.clone(),
+        ];
+        let promotion = promote(&members, &grandchild.chat_id, "main before").unwrap();
+        let world = after(&members, &promotion);
+        let shown = |id: &str| world.iter().find(|(m, _)| m == id).unwrap().1.clone();
+        assert_eq!(shown(&root.chat_id), shows(&members, &grandchild.chat_id));
+        assert_eq!(
+            shown(&promotion.old_main.chat_id),
+            shows(&members, &root.chat_id)
+        );
+        for other in [&child, &grandchild, &late, &early, &nested] {
+            assert_eq!(
+                shown(&other.chat_id),
+                shows(&members, &other.chat_id),
+                "{}",
+                other.name
+            );
+        }
+        // The root now holds its whole history itself; the late branch hangs from the old main.
+        let changed = |id: &str| promotion.changed.iter().find(|c| c.chat_id == id).unwrap();
+        assert!(changed(&root.chat_id).lineage.is_empty());
+        assert_eq!(
+            changed(&late.chat_id).parent_chat_id.as_deref(),
+            Some(promotion.old_main.chat_id.as_str())
+        );
+        assert!(
+            promotion.changed.iter().all(|c| c.chat_id != early.chat_id),
+            "untouched"
+        );
+        assert_eq!(promotion.old_main.created_from_message_index, Some(4));
+        assert_eq!(promotion.old_main.message_count, 10);
+        assert!(promote(&members, &root.chat_id, "x").is_none());
+    }
+
+    #[test]
+    fn promoting_an_edit_of_the_first_message_moves_the_whole_main_line() {
+        let (root, child, _) = chain();
+        let mut edit = edit_branch(&root, 0, "edit");
+        edit.message_count = 2;
+        let members = vec![root.clone(), child.clone(), edit.clone()];
+        let promotion = promote(&members, &edit.chat_id, "before").unwrap();
+        let world = after(&members, &promotion);
+        let shown = |id: &str| world.iter().find(|(m, _)| m == id).unwrap().1.clone();
+        assert_eq!(shown(&root.chat_id), shows(&members, &edit.chat_id));
+        assert_eq!(
+            shown(&promotion.old_main.chat_id),
+            shows(&members, &root.chat_id)
+        );
+        assert_eq!(shown(&child.chat_id), shows(&members, &child.chat_id));
+        assert_eq!(promotion.old_main.created_from_message_index, Some(-1));
+    }
+
+    #[test]
+    fn an_edit_branch_inherits_what_comes_before_the_edited_message() {
+        let (root, child, _) = chain();
+        let edit = edit_branch(&child, 6, "edit");
+        assert_eq!(edit.message_count, 6);
+        assert_eq!(edit.created_from_message_index, Some(5));
+        assert_eq!(holder(&edit, 5), Some(child.chat_id.as_str()));
+        let first = edit_branch(&root, 0, "edit");
+        assert_eq!((first.message_count, first.lineage.len()), (0, 0));
+        assert_eq!(first.created_from_message_index, Some(-1));
+        assert_eq!(first.parent_chat_id.as_deref(), Some(root.chat_id.as_str()));
+    }
 }
 
 #[cfg(test)]

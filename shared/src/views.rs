@@ -171,3 +171,76 @@ impl From<Conversation> for ConversationView {
         }
     }
 }
+
+/// A whole conversation tree, in drawing order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TreeView {
+    pub root_chat_id: String,
+    pub active_branch_id: String,
+    /// The members from the root down to the active one.
+    pub active_path: Vec<String>,
+    pub member_count: i64,
+    /// Depth first from the root; each member's branches by the index they were cut at.
+    pub members: Vec<MemberView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberView {
+    pub chat_id: String,
+    pub name: String,
+    pub parent_chat_id: Option<String>,
+    /// The parent's last message this member inherits (-1: none).
+    pub created_from_message_index: Option<i64>,
+    /// Messages stored in this member itself.
+    pub own_message_count: i64,
+    /// Its whole visible history.
+    pub message_count: i64,
+    pub created_at: String,
+    pub active: bool,
+}
+
+/// Two members side by side from where they diverge.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ComparisonView {
+    /// How many leading messages they share: the index where they differ.
+    pub divergence_index: i64,
+    pub a: SideView,
+    pub b: SideView,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SideView {
+    pub chat_id: String,
+    pub name: String,
+    pub message_count: i64,
+    /// A page of its messages from `divergence_index` (or `from`) on.
+    pub messages: Vec<MessageView>,
+    pub has_more: bool,
+    /// The `from` that reads the next page.
+    pub next_from: Option<i64>,
+}
+
+/// What a branch deletion (delete-branch, prune-branches) or its undoing did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BranchDeletionView {
+    pub message: String,
+    /// The members it moved into the trash (or out of it).
+    pub chat_ids: Vec<String>,
+    pub active_branch_id: String,
+    /// Until then `restore-branch` with any of `chat_ids` undoes it.
+    pub purge_at: Option<String>,
+}
+
+/// What promote-branch did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PromotionView {
+    pub message: String,
+    /// Now shows the promoted history.
+    pub root_chat_id: String,
+    pub promoted_branch_id: String,
+    /// The old main line from the cut onward, as a new branch.
+    pub old_main_branch_id: String,
+    pub active_branch_id: String,
+    pub moved_messages: i64,
+}

@@ -34,9 +34,14 @@ pub struct Chat {
     /// The start of the last visible question, for list previews.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_question: Option<String>,
-    /// Set while the conversation is in the trash.
+    /// Set while the chat is in the trash (with its conversation, or with a deleted branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime>,
+    /// For a deleted branch: the deletion it belongs to (restored as one) and when it is purged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_with: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_at: Option<DateTime>,
 }
 
 /// "Messages of `chat_id` at positions up to `upto`": one piece of an inherited prefix.
@@ -194,6 +199,116 @@ impl Store {
                 update,
             )
             .session(session)
+            .await?;
+        Ok(())
+    }
+
+    /// Every member of one tree, read inside a transaction (deleted ones included).
+    pub(crate) async fn tree_members_in(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        root: &str,
+    ) -> mongodb::error::Result<Vec<Chat>> {
+        self.collection::<Chat>("chats")
+            .find(doc! { "account_id": account_id, "root_chat_id": root })
+            .session(&mut *session)
+            .await?
+            .stream(session)
+            .try_collect()
+            .await
+    }
+
+    /// Writes a member's description (lineage, parent, length, preview) as `chat` has it.
+    pub(crate) async fn rewrite_chat(
+        &self,
+        session: &mut ClientSession,
+        chat: &Chat,
+    ) -> mongodb::error::Result<()> {
+        let lineage = mongodb::bson::serialize_to_bson(&chat.lineage)?;
+        self.collection::<Chat>("chats")
+            .update_one(
+                doc! { "account_id": &chat.account_id, "chat_id": &chat.chat_id },
+                doc! { "$set": {
+                    "lineage": lineage,
+                    "parent_chat_id": &chat.parent_chat_id,
+                    "message_count": chat.message_count,
+                    "last_question": &chat.last_question,
+                } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts these members in the trash as one deletion, or (`deletion` `None`) takes the
+    /// members of deletion `restore` out of it.
+    pub(crate) async fn mark_deleted(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        chat_ids: &[&str],
+        deletion: &str,
+        at: DateTime,
+        purge_at: DateTime,
+    ) -> mongodb::error::Result<()> {
+        self.collection::<Chat>("chats")
+            .update_many(
+                doc! { "account_id": account_id, "chat_id": { "$in": chat_ids }, "deleted_at": null },
+                doc! { "$set": { "deleted_at": at, "deleted_with": deletion, "purge_at": purge_at } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn unmark_deleted(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        deletion: &str,
+    ) -> mongodb::error::Result<u64> {
+        let result = self
+            .collection::<Chat>("chats")
+            .update_many(
+                doc! { "account_id": account_id, "deleted_with": deletion },
+                doc! { "$unset": { "deleted_at": "", "deleted_with": "", "purge_at": "" } },
+            )
+            .session(session)
+            .await?;
+        Ok(result.modified_count)
+    }
+
+    /// The caller's chat with this id, live or deleted.
+    pub async fn find_any_chat(
+        &self,
+        account_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<Chat>, ApiError> {
+        Ok(self
+            .collection::<Chat>("chats")
+            .find_one(doc! { "account_id": account_id, "chat_id": chat_id })
+            .await?)
+    }
+
+    /// Deleted branches whose purge time has passed (of any account), at most `limit`.
+    pub async fn branches_due_for_purge(&self, limit: i64) -> Result<Vec<Chat>, ApiError> {
+        Ok(self
+            .collection::<Chat>("chats")
+            .find(doc! { "purge_at": { "$lte": DateTime::now() } })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    pub async fn delete_chat_document(
+        &self,
+        account_id: &str,
+        chat_id: &str,
+    ) -> Result<(), ApiError> {
+        self.collection::<Chat>("chats")
+            .delete_one(doc! { "account_id": account_id, "chat_id": chat_id })
             .await?;
         Ok(())
     }

@@ -97,6 +97,19 @@ impl Store {
             .await?)
     }
 
+    /// The caller's live conversation, read inside a transaction.
+    pub(crate) async fn find_conversation_in(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        root_chat_id: &str,
+    ) -> mongodb::error::Result<Option<Conversation>> {
+        self.collection::<Conversation>("conversations")
+            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false })
+            .session(session)
+            .await
+    }
+
     /// Applies `update` to the caller's live conversation inside a transaction; returns it as
     /// it is afterwards, or `None` when there is no such live conversation.
     pub(crate) async fn update_conversation(
@@ -238,6 +251,17 @@ impl Store {
             .await?
             .try_collect()
             .await?)
+    }
+
+    /// How many conversations the account has (trash included), counting no further than
+    /// `up_to`.
+    pub async fn count_conversations(&self, account_id: &str, up_to: i64) -> Result<i64, ApiError> {
+        let count = self
+            .collection::<Conversation>("conversations")
+            .count_documents(doc! { "account_id": account_id })
+            .limit(up_to.max(1) as u64)
+            .await?;
+        Ok(count as i64)
     }
 
     /// Marks every conversation of an account for purging now.

@@ -36,6 +36,42 @@ impl Store {
         Ok(())
     }
 
+    /// Moves messages of one chat to another, positions unchanged (`tree::Move`).
+    pub(crate) async fn move_messages(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        moved: &crate::tree::Move,
+    ) -> mongodb::error::Result<()> {
+        self.collection::<Message>("messages")
+            .update_many(
+                doc! {
+                    "account_id": account_id,
+                    "chat_id": &moved.from,
+                    "position": { "$gte": moved.first, "$lte": moved.last },
+                },
+                doc! { "$set": { "chat_id": &moved.to } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts many messages at once, in batches (a fork, an import).
+    pub(crate) async fn insert_messages(
+        &self,
+        session: &mut ClientSession,
+        messages: &[Message],
+    ) -> mongodb::error::Result<()> {
+        for batch in messages.chunks(1000) {
+            self.collection::<Message>("messages")
+                .insert_many(batch)
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The visible messages at positions `from..to`, in order, from wherever they are stored:
     /// `pieces` says which chat holds which positions (see `tree::pieces`). One query, one
     /// index range per piece, whatever the depth.

@@ -352,6 +352,11 @@ fn index_plan() -> Vec<(&'static str, Vec<IndexModel>)> {
                 ),
                 // Every member of a conversation tree.
                 index(doc! { "account_id": 1, "root_chat_id": 1 }, None),
+                // The purge of deleted branches, across accounts.
+                index(
+                    doc! { "purge_at": 1 },
+                    Some(IndexOptions::builder().sparse(true).build()),
+                ),
                 index(doc! { "account_id": 1, "name": "text" }, None),
             ],
         ),

@@ -16,3 +16,4 @@ mod outage;
 mod raw_http;
 mod route_tables;
 mod startup;
+mod trees;
