@@ -13,11 +13,11 @@ use crate::http::json;
 use crate::idempotency::{self, Begin, Idempotency};
 use crate::requests::{
     self, ActiveBranch, BranchQuery, ChatPageQuery, ChatQuery, ChatUpdate, CompareQuery,
-    Credentials, EditMessage, ForkChat, ListQuery, NewBranch, NewChat, NewMessage, PasswordCheck,
-    Regeneration, SearchQuery, TrashQuery, TreeQuery, query,
+    Credentials, EditMessage, ExportQuery, ForkChat, ListQuery, NewBranch, NewChat, NewMessage,
+    PasswordCheck, Regeneration, SearchQuery, TrashQuery, TreeQuery, query,
 };
 use crate::store::Store;
-use crate::{accounts, branches, messages, trees};
+use crate::{accounts, branches, exports, messages, transfers, trees};
 
 pub type Outcome = Result<Response<Body>, ApiError>;
 
@@ -330,4 +330,35 @@ pub async fn compare_branches(app: &App, request: Request) -> Outcome {
     let q: CompareQuery = query(&request)?;
     let store = app.store().await?;
     ok(&trees::compare(store, &account, &q.a, &q.b, q.limit, q.from).await?)
+}
+
+/// `GET /chats/export-chat?chat_id=ANY_MEMBER` → 200 the tree in ChatGPT's export format.
+pub async fn export_chat(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: ChatQuery = query(&request)?;
+    ok(&transfers::export_chat(app.store().await?, &account, &q.chat_id).await?)
+}
+
+/// `GET /chats/export-chats[?limit=&cursor=]` → 200 a page of exported conversations.
+pub async fn export_chats(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let q: ExportQuery = query(&request)?;
+    let store = app.store().await?;
+    ok(&transfers::export_chats(store, &account, q.limit, q.cursor.as_deref()).await?)
+}
+
+/// `POST /chats/import-chats` with a `conversations.json` array (at most 5 MiB) → 200 what
+/// was created; all of it or nothing.
+pub async fn import_chats(app: &App, request: Request) -> Outcome {
+    let account = app.authenticate(&request).await?;
+    let body = exports::parse(request.body().as_ref())?;
+    let store = app.store().await?;
+    let pending = match idempotency::begin(store, &account, &request, "import-chats", &body).await?
+    {
+        Begin::Replay(response) => return Ok(response),
+        Begin::Proceed(pending) => pending,
+    };
+    let result =
+        transfers::import_chats(store, &app.config, &account, &body, pending.as_ref()).await;
+    answer(store, result, pending).await
 }

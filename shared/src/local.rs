@@ -23,7 +23,6 @@ use crate::app::App;
 use crate::config::{Mode, StartupError};
 use crate::error::ApiError;
 use crate::logging;
-use crate::requests::MAX_BODY_BYTES;
 use crate::routes::{self, Endpoint};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -133,14 +132,13 @@ async fn to_lambda_request(
     }
     let endpoint = routes::find(parts.uri.path())?;
     // Reads one byte past the limit at most, so a huge upload costs no memory.
-    let bytes = Limited::new(body, MAX_BODY_BYTES)
+    let limit = endpoint.max_body_bytes();
+    let bytes = Limited::new(body, limit)
         .collect()
         .await
         .map_err(|error| {
             if error.is::<LengthLimitError>() {
-                ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                }
+                ApiError::PayloadTooLarge { limit }
             } else {
                 ApiError::BadRequest("Could not read the request body".into())
             }

@@ -140,6 +140,15 @@ pub struct TreeQuery {
     pub cursor: Option<String>,
 }
 
+/// export-chats: `?limit=&cursor=`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExportQuery {
+    #[serde(default, deserialize_with = "bounded::<1, 100, _>")]
+    pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "optional_text")]
+    pub cursor: Option<String>,
+}
+
 /// `?branch_id=ID`: delete-branch, restore-branch, promote-branch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BranchQuery {
@@ -244,6 +253,10 @@ impl Endpoint {
             }
             Self::PruneBranches => (NONE, fields::<ChatQuery>()),
             Self::CompareBranches => (NONE, fields::<CompareQuery>()),
+            Self::ExportChat => (NONE, fields::<ChatQuery>()),
+            Self::ExportChats => (NONE, fields::<ExportQuery>()),
+            // A conversations.json array: its errors name JSON paths (`[0].mapping…`).
+            Self::ImportChats => (NONE, NONE),
         };
         Inputs { body, query }
     }

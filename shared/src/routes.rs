@@ -29,6 +29,9 @@ pub enum Endpoint {
     ListDeleted,
     GetTree,
     ForkChat,
+    ExportChat,
+    ExportChats,
+    ImportChats,
     AddMessage,
     SearchMessages,
     EditMessage,
@@ -123,6 +126,24 @@ pub const ROUTES: &[Route] = &[
         function: "fork-chat",
         method: Method::POST,
         path: "/api/v1/chats/fork-chat",
+    },
+    Route {
+        endpoint: Endpoint::ExportChat,
+        function: "export-chat",
+        method: Method::GET,
+        path: "/api/v1/chats/export-chat",
+    },
+    Route {
+        endpoint: Endpoint::ExportChats,
+        function: "export-chats",
+        method: Method::GET,
+        path: "/api/v1/chats/export-chats",
+    },
+    Route {
+        endpoint: Endpoint::ImportChats,
+        function: "import-chats",
+        method: Method::POST,
+        path: "/api/v1/chats/import-chats",
     },
     Route {
         endpoint: Endpoint::AddMessage,
@@ -232,6 +253,14 @@ impl Endpoint {
             .expect("every endpoint has a route")
     }
 
+    /// The largest body this endpoint takes: an import carries a whole export.
+    pub fn max_body_bytes(self) -> usize {
+        match self {
+            Self::ImportChats => crate::exports::MAX_IMPORT_BYTES,
+            _ => crate::requests::MAX_BODY_BYTES,
+        }
+    }
+
     /// Whether the function needs the JWT secret: all but register, which neither signs nor
     /// checks a token, and so is never given it.
     pub fn needs_tokens(self) -> bool {
@@ -294,6 +323,9 @@ impl Endpoint {
             Self::ListDeleted => handlers::list_deleted(app, request).await,
             Self::GetTree => handlers::get_tree(app, request).await,
             Self::ForkChat => handlers::fork_chat(app, request).await,
+            Self::ExportChat => handlers::export_chat(app, request).await,
+            Self::ExportChats => handlers::export_chats(app, request).await,
+            Self::ImportChats => handlers::import_chats(app, request).await,
             Self::AddMessage => handlers::add_message(app, request).await,
             Self::SearchMessages => handlers::search_messages(app, request).await,
             Self::EditMessage => handlers::edit_message(app, request).await,

@@ -219,6 +219,20 @@ impl Store {
             .await
     }
 
+    pub(crate) async fn insert_chats(
+        &self,
+        session: &mut ClientSession,
+        chats: &[Chat],
+    ) -> mongodb::error::Result<()> {
+        if !chats.is_empty() {
+            self.collection::<Chat>("chats")
+                .insert_many(chats)
+                .session(session)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Writes a member's description (lineage, parent, length, preview) as `chat` has it.
     pub(crate) async fn rewrite_chat(
         &self,

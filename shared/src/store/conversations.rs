@@ -253,6 +253,27 @@ impl Store {
             .await?)
     }
 
+    /// The caller's live conversations in creation order (by id), after `after`.
+    pub async fn conversations_after(
+        &self,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>, ApiError> {
+        let mut filter = doc! { "account_id": account_id, "trashed": false };
+        if let Some(after) = after {
+            filter.insert("_id", doc! { "$gt": after });
+        }
+        Ok(self
+            .collection::<Conversation>("conversations")
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     /// How many conversations the account has (trash included), counting no further than
     /// `up_to`.
     pub async fn count_conversations(&self, account_id: &str, up_to: i64) -> Result<i64, ApiError> {

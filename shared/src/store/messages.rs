@@ -72,6 +72,21 @@ impl Store {
         Ok(())
     }
 
+    /// Every message stored in these chats of the caller's, by chat and position.
+    pub async fn messages_of(
+        &self,
+        account_id: &str,
+        chat_ids: &[&str],
+    ) -> Result<Vec<Message>, ApiError> {
+        Ok(self
+            .collection::<Message>("messages")
+            .find(doc! { "account_id": account_id, "chat_id": { "$in": chat_ids } })
+            .sort(doc! { "chat_id": 1, "position": 1 })
+            .await?
+            .try_collect()
+            .await?)
+    }
+
     /// The visible messages at positions `from..to`, in order, from wherever they are stored:
     /// `pieces` says which chat holds which positions (see `tree::pieces`). One query, one
     /// index range per piece, whatever the depth.

@@ -16,4 +16,5 @@ mod outage;
 mod raw_http;
 mod route_tables;
 mod startup;
+mod transfers;
 mod trees;
