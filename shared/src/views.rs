@@ -192,7 +192,7 @@ pub struct MemberView {
     pub parent_chat_id: Option<String>,
     /// The parent's last message this member inherits (-1: none).
     pub created_from_message_index: Option<i64>,
-    /// Messages stored in this member itself.
+    /// The messages it shows after its cut: what it added to what it inherits.
     pub own_message_count: i64,
     /// Its whole visible history.
     pub message_count: i64,
