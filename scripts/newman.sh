@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Postman collection (postman/chat-backend.postman_collection.json) with newman against
-# a running server: the whole user journey, registering a new user each run.
+# a running server: the whole user journey, registering a new user each run and deleting it
+# at the end.
 #
 #   scripts/dev.sh &                                  # or any running server
 #   scripts/newman.sh [base-url] [newman options...]  # base URL default http://127.0.0.1:3000/api/v1

@@ -9,10 +9,10 @@ use lambda_http::{Body, Response};
 use crate::error::ApiError;
 use crate::routes::ROUTES;
 
-/// Request headers a page may send: the token, JSON bodies, retry keys, conditional reads.
-pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-None-Match";
+/// Request headers a page may send: the token, JSON bodies, retry keys.
+pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key";
 /// Response headers a page may read besides the always-readable ones.
-pub const EXPOSED_HEADERS: &str = "Retry-After, WWW-Authenticate, Allow, ETag";
+pub const EXPOSED_HEADERS: &str = "Retry-After, WWW-Authenticate, Allow, Idempotent-Replayed";
 /// How long a browser may reuse a preflight answer, in seconds.
 const MAX_AGE: &str = "600";
 

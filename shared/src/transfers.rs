@@ -51,6 +51,7 @@ async fn export(store: &Store, conversation: &Conversation) -> Result<GptConvers
 
 #[derive(Serialize, Deserialize)]
 struct ExportCursor {
+    created_at: i64,
     after: String,
 }
 
@@ -64,12 +65,14 @@ pub async fn export_chats(
 ) -> Result<ExportPage, ApiError> {
     let limit = limit.unwrap_or(10);
     let after: Option<ExportCursor> = cursor.map(cursor::decode).transpose()?;
-    let conversations = store
-        .conversations_after(
-            account_id,
-            after.as_ref().map(|a| a.after.as_str()),
-            limit + 1,
+    let after = after.as_ref().map(|a| {
+        (
+            mongodb::bson::DateTime::from_millis(a.created_at),
+            a.after.as_str(),
         )
+    });
+    let conversations = store
+        .conversations_after(account_id, after, limit + 1)
         .await?;
     let mut items = Vec::new();
     let mut size = 0;
@@ -82,14 +85,15 @@ pub async fn export_chats(
         }
         size += bytes;
         items.push(exported);
-        last = Some(conversation.root_chat_id.clone());
+        last = Some(ExportCursor {
+            created_at: conversation.created_at.timestamp_millis(),
+            after: conversation.root_chat_id.clone(),
+        });
     }
     let more = conversations.len() > items.len();
     Ok(ExportPage {
         items,
-        next_cursor: last
-            .filter(|_| more)
-            .map(|after| cursor::encode(&ExportCursor { after })),
+        next_cursor: last.filter(|_| more).map(|last| cursor::encode(&last)),
     })
 }
 

@@ -189,7 +189,8 @@ pub async fn compare(
 }
 
 async fn side(store: &Store, chat: Chat, start: i64, limit: i64) -> Result<SideView, ApiError> {
-    let end = (start + limit).min(chat.message_count);
+    let start = start.min(chat.message_count);
+    let end = start.saturating_add(limit).min(chat.message_count);
     let messages = store
         .messages_in(&chat.account_id, &tree::pieces(&chat, start, end))
         .await?;

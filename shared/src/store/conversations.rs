@@ -68,8 +68,11 @@ pub struct Listed {
     pub at: Option<Timestamp>,
 }
 
-/// MongoDB's code when a snapshot is older than the history it keeps (5 minutes by default).
-const SNAPSHOT_TOO_OLD: i32 = 239;
+/// MongoDB's codes when a snapshot is older than the history it keeps (5 minutes by default),
+/// or was taken before the collection's catalog last changed: read live instead.
+const SNAPSHOT_GONE: [i32; 2] = [239, 246];
+/// ...and when the time asked for is not one it could have given out (a forged cursor).
+const NOT_A_SNAPSHOT: [i32; 2] = [2, 72];
 
 impl Store {
     pub(crate) async fn insert_conversation(
@@ -208,7 +211,16 @@ impl Store {
                     .map_err(bson_error)?;
                 Ok(Listed { conversations, at })
             }
-            Err(error) if command_code(&error) == Some(SNAPSHOT_TOO_OLD) => {
+            Err(error)
+                if at.is_some()
+                    && command_code(&error).is_some_and(|c| NOT_A_SNAPSHOT.contains(&c)) =>
+            {
+                Err(ApiError::invalid(
+                    "cursor",
+                    "is not a cursor this list gave out",
+                ))
+            }
+            Err(error) if command_code(&error).is_some_and(|c| SNAPSHOT_GONE.contains(&c)) => {
                 let conversations = self
                     .collection::<Conversation>("conversations")
                     .find(query)
@@ -253,21 +265,27 @@ impl Store {
             .await?)
     }
 
-    /// The caller's live conversations in creation order (by id), after `after`.
+    /// The caller's live conversations, oldest first, after `after` (`(created_at, _id)`).
     pub async fn conversations_after(
         &self,
         account_id: &str,
-        after: Option<&str>,
+        after: Option<(DateTime, &str)>,
         limit: i64,
     ) -> Result<Vec<Conversation>, ApiError> {
         let mut filter = doc! { "account_id": account_id, "trashed": false };
-        if let Some(after) = after {
-            filter.insert("_id", doc! { "$gt": after });
+        if let Some((at, id)) = after {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "created_at": { "$gt": at } },
+                    doc! { "created_at": at, "_id": { "$gt": id } },
+                ],
+            );
         }
         Ok(self
             .collection::<Conversation>("conversations")
             .find(filter)
-            .sort(doc! { "_id": 1 })
+            .sort(doc! { "created_at": 1, "_id": 1 })
             .limit(limit)
             .await?
             .try_collect()

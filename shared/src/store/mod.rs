@@ -334,6 +334,11 @@ fn index_plan() -> Vec<(&'static str, Vec<IndexModel>)> {
                 ),
                 // list-deleted: the trash, most recently deleted first.
                 index(doc! { "account_id": 1, "deleted_at": -1, "_id": -1 }, None),
+                // export-chats: oldest first.
+                index(
+                    doc! { "account_id": 1, "trashed": 1, "created_at": 1, "_id": 1 },
+                    None,
+                ),
                 // The purge of expired trash, across accounts.
                 index(
                     doc! { "purge_at": 1 },

@@ -754,3 +754,23 @@ async fn deleting_an_account_removes_it_and_everything_in_it() {
         "the old token stays dead"
     );
 }
+
+#[tokio::test]
+async fn a_forged_list_cursor_is_a_422_not_a_database_error() {
+    use base64::Engine;
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    create_chat(&app, &token, "one").await;
+    let now = chrono::Utc::now().timestamp() as u32;
+    for at in [json!([0, 0]), json!([now + 100_000, 1])] {
+        let forged = json!({"at": at, "archived": false, "pinned": null,
+            "after": {"pinned": false, "updated_at": {"$date": {"$numberLong": "0"}}, "id": "x"}});
+        let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
+        let reply = list(&app, &token, &[("cursor", &cursor)]).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.detail()),
+            (422, "cursor: is not a cursor this list gave out"),
+            "{at}"
+        );
+    }
+}

@@ -776,3 +776,23 @@ async fn concurrent_tree_changes_leave_a_consistent_tree() {
     let active = members.iter().find(|m| m["active"] == true).unwrap();
     assert_eq!(listed["items"][0]["message_count"], active["message_count"]);
 }
+
+#[tokio::test]
+async fn a_huge_from_in_a_comparison_reads_nothing_more() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let (root, b, ..) = sample(&app, &token).await;
+    let far = i64::MAX.to_string();
+    let compared = ok(
+        &app,
+        &token,
+        Endpoint::CompareBranches,
+        &[("a", &root), ("b", &b), ("from", &far)],
+        None,
+    )
+    .await;
+    for side in ["a", "b"] {
+        assert_eq!(compared[side]["messages"], json!([]));
+        assert_eq!(compared[side]["has_more"], false);
+    }
+}
