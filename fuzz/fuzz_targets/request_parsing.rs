@@ -19,7 +19,7 @@ use shared::lambda_http::aws_lambda_events::query_map::QueryMap;
 use shared::lambda_http::http::Method;
 use shared::lambda_http::{Body, Request};
 use shared::requests::{self as req, *};
-use shared::{accounts, chats, cursor, idempotency, messages, routes};
+use shared::{accounts, chats, cursor, exports, idempotency, messages, routes};
 
 static TOKENS: LazyLock<Tokens> = LazyLock::new(|| {
     Tokens::new(
@@ -61,16 +61,33 @@ fn bodies(request: &Request) {
     if let Some(Some(name)) = check(req::body::<ChatUpdate>(request)).map(|u| u.name) {
         check(chats::validate_name(&name));
     }
+    if let Some(e) = check(req::body::<EditMessage>(request)) {
+        check(messages::validate_message(&e.question, &e.response));
+    }
+    check(req::body::<Regeneration>(request));
+    if let Some(f) = check(req::body::<ForkChat>(request)) {
+        check(chats::validate_name(&f.name));
+    }
+    // An import: the ChatGPT format, then each conversation turned into a tree.
+    if let Some(conversations) = check(exports::parse(request.body().as_ref())) {
+        for (i, conversation) in conversations.iter().enumerate() {
+            check(exports::import(conversation, "fuzz", &format!("[{i}]")));
+        }
+    }
 }
 
 /// The query string as every endpoint's struct, and the cursors in it.
 fn queries(request: &Request) {
     check(req::query::<ChatQuery>(request));
     check(req::query::<ChatPageQuery>(request));
+    check(req::query::<BranchQuery>(request));
+    check(req::query::<CompareQuery>(request));
     for cursor in [
         check(req::query::<ListQuery>(request)).and_then(|q| q.cursor),
         check(req::query::<TrashQuery>(request)).and_then(|q| q.cursor),
         check(req::query::<SearchQuery>(request)).and_then(|q| q.cursor),
+        check(req::query::<TreeQuery>(request)).and_then(|q| q.cursor),
+        check(req::query::<ExportQuery>(request)).and_then(|q| q.cursor),
     ]
     .into_iter()
     .flatten()
