@@ -243,26 +243,19 @@ pub async fn fork_chat(app: &App, request: Request) -> Outcome {
 pub async fn edit_message(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let body: EditMessage = requests::body(&request)?;
-    let store = app.store().await?;
-    let pending = match idempotency::begin(store, &account, &request, "edit-message", &body).await?
-    {
-        Begin::Replay(response) => return Ok(response),
-        Begin::Proceed(pending) => pending,
-    };
-    let (chat, index) = (&body.chat_id, body.message_index);
-    let (question, response) = (Some(body.question.as_str()), &body.response);
-    let result = trees::edit_message(
-        store,
-        &app.config,
+    let (chat, index) = (body.chat_id.as_str(), body.message_index);
+    let new_pair = (Some(body.question.as_str()), body.response.as_str());
+    branch_off(
+        app,
         &account,
+        &request,
+        "edit-message",
+        &body,
         chat,
         index,
-        question,
-        response,
-        pending.as_ref(),
+        new_pair,
     )
-    .await;
-    answer(store, result, pending).await
+    .await
 }
 
 /// `POST /messages/regenerate-message {chat_id, message_index, response}` → 200 the new
@@ -270,20 +263,46 @@ pub async fn edit_message(app: &App, request: Request) -> Outcome {
 pub async fn regenerate_message(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let body: Regeneration = requests::body(&request)?;
+    let (chat, index) = (body.chat_id.as_str(), body.message_index);
+    let new_pair = (None, body.response.as_str());
+    branch_off(
+        app,
+        &account,
+        &request,
+        "regenerate-message",
+        &body,
+        chat,
+        index,
+        new_pair,
+    )
+    .await
+}
+
+/// Edit and regenerate: a new pair (`None`: the original question) in a new branch.
+#[allow(clippy::too_many_arguments)]
+async fn branch_off(
+    app: &App,
+    account: &str,
+    request: &Request,
+    endpoint: &str,
+    body: &impl Serialize,
+    chat: &str,
+    index: i64,
+    (question, response): (Option<&str>, &str),
+) -> Outcome {
     let store = app.store().await?;
-    let key = "regenerate-message";
-    let pending = match idempotency::begin(store, &account, &request, key, &body).await? {
+    let pending = match idempotency::begin(store, account, request, endpoint, body).await? {
         Begin::Replay(response) => return Ok(response),
         Begin::Proceed(pending) => pending,
     };
-    let (chat, index, response) = (&body.chat_id, body.message_index, &body.response);
+    let config = &app.config;
     let result = trees::edit_message(
         store,
-        &app.config,
-        &account,
+        config,
+        account,
         chat,
         index,
-        None,
+        question,
         response,
         pending.as_ref(),
     )
