@@ -10,7 +10,10 @@
 #
 # The server runs with MONGODB_TIMEOUT_MS=2000 and REQUEST_TIMEOUT_MS=5000, so during a fault
 # every request must be answered (503) within 5 s; the driver gives up after 6 s and counts
-# that as an error. Exits non-zero on any error or integrity problem.
+# that as an error. Creating writes carry an Idempotency-Key and are retried with it after a
+# 503 until a definitive answer, so the verifier demands every acknowledged message exactly
+# once and nothing unacknowledged. Exits non-zero on any error, integrity problem, or write
+# left unresolved after all its retries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh

@@ -236,6 +236,10 @@ pub async fn search(
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
+        // Deleted between the reads above: no live member shows it any more.
+        if !shown_in.contains(&message.chat_id) {
+            continue;
+        }
         shown_in.sort_by_key(|id| id != &message.chat_id);
         hits.push((
             message.timestamp,

@@ -20,9 +20,10 @@ use mongodb::options::{
     Acknowledgment, ClientOptions, ReadConcern, ReturnDocument, TransactionOptions, WriteConcern,
 };
 use mongodb::{Client, Collection, Database};
-use serde_json::json;
+use serde::Serialize;
 use shared::Endpoint;
 use shared::lambda_http::http::StatusCode;
+use shared::requests::{NewBranch, NewMessage};
 
 /// Visible messages of the chats read and branched.
 const MESSAGES: usize = 50;
@@ -30,8 +31,6 @@ const MESSAGES: usize = 50;
 const WARM_UP: usize = 50;
 /// Iterations of each CPU-only measurement.
 const CPU_ROUNDS: u32 = 10_000;
-/// The account `Caller` registers and calls as.
-const ACCOUNT: &str = "bench";
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -43,9 +42,13 @@ fn texts(i: usize) -> (String, String) {
     (question[..200].to_owned(), response[..1000].to_owned())
 }
 
-fn add_message_body(chat_id: &str, i: usize) -> serde_json::Value {
+fn add_message_body(chat_id: &str, i: usize) -> NewMessage {
     let (question, response) = texts(i);
-    json!({ "chat_id": chat_id, "question": question, "response": response })
+    NewMessage {
+        chat_id: chat_id.to_owned(),
+        question,
+        response,
+    }
 }
 
 #[tokio::main]
@@ -54,15 +57,16 @@ async fn main() -> Result<()> {
         .nth(1)
         .map_or(300, |n| n.parse().expect("rounds"));
     let caller = Caller::new("bench_overhead").await;
-    let bare = Bare::connect(&caller.app.config.database).await?;
+    let bare = Bare::connect(&caller.app.config.database, &caller.account_id).await?;
 
     eprintln!("seeding two chats of {MESSAGES} messages…");
     let read = caller.create_chat("read").await;
     let parent = caller.create_chat("parent").await;
     for chat in [&read, &parent] {
         for i in 0..MESSAGES {
-            let body = add_message_body(chat, i);
-            caller.call(Endpoint::AddMessage, &[], Some(body)).await;
+            caller
+                .call(Endpoint::AddMessage, &[], &add_message_body(chat, i))
+                .await;
         }
     }
     // A chat read in practice often has a branch or two; the branches query then returns some.
@@ -84,7 +88,7 @@ async fn main() -> Result<()> {
                 &caller,
                 Endpoint::AddMessage,
                 &[],
-                Some(add_message_body(&append, round)),
+                Some(&add_message_body(&append, round)),
             ),
             bare.add_message(&append, &question, &response),
         )
@@ -93,17 +97,25 @@ async fn main() -> Result<()> {
 
         let [service, driver] = both(
             service_first,
-            handle_timed(&caller, Endpoint::GetChat, &[("chat_id", &read)], None),
+            handle_timed(
+                &caller,
+                Endpoint::GetChat,
+                &[("chat_id", &read)],
+                None::<&()>,
+            ),
             bare.get_chat(&read),
         )
         .await;
         get.keep(round, service, driver);
 
-        let body =
-            json!({ "parent_chat_id": parent, "message_index": MESSAGES - 1, "name": "branch" });
+        let body = NewBranch {
+            parent_chat_id: parent.clone(),
+            message_index: MESSAGES as i64 - 1,
+            name: "branch".to_owned(),
+        };
         let [service, driver] = both(
             service_first,
-            handle_timed(&caller, Endpoint::CreateBranch, &[], Some(body)),
+            handle_timed(&caller, Endpoint::CreateBranch, &[], Some(&body)),
             bare.create_branch(&parent, MESSAGES as i64 - 1, "branch"),
         )
         .await;
@@ -112,12 +124,18 @@ async fn main() -> Result<()> {
 
     // CPU only: a tight loop with nothing else running, so wall time is CPU time.
     let tokens = caller.app.tokens().expect("tokens");
-    let token = tokens.issue(ACCOUNT)?.access_token;
+    let token = tokens.issue(&caller.account_id)?.access_token;
     let verify = cpu_micros(|| {
         tokens.verify(black_box(&token)).expect("valid token");
     });
-    let view =
-        shared::chats::get_chat(caller.app.store().await?, ACCOUNT, &read, None, None).await?;
+    let view = shared::chats::get_chat(
+        caller.app.store().await?,
+        &caller.account_id,
+        &read,
+        None,
+        None,
+    )
+    .await?;
     assert_eq!(view.messages.len(), MESSAGES);
     let answer_bytes = shared::http::json(StatusCode::OK, &view).body().len();
     let encode = cpu_micros(|| {
@@ -174,7 +192,7 @@ async fn handle_timed(
     caller: &Caller,
     endpoint: Endpoint,
     query: &[(&str, &str)],
-    body: Option<serde_json::Value>,
+    body: Option<&impl Serialize>,
 ) -> Duration {
     let request = caller.request(endpoint, query, body);
     let (response, took) = timed(endpoint.handle(&caller.app, request)).await;
@@ -221,22 +239,31 @@ fn cpu_micros(mut work: impl FnMut()) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / f64::from(CPU_ROUNDS)
 }
 
-/// The store's MongoDB operations for the three endpoints, written directly against the driver.
-/// Answers stay raw BSON, read only for the fields the next step needs: the least any service
-/// could do, so decoding into types counts as the service's overhead.
+/// The store's MongoDB operations for the three endpoints, written directly against the driver:
+/// the same reads, writes and transactions (`shared/src/store`, `messages::add_message`,
+/// `chats::get_chat`, `branches::create_branch`), including the account-existence read every
+/// authenticated request makes and the ownership read before a write's transaction. Answers
+/// stay raw BSON, read only for the fields the next step needs: the least any service could
+/// do, so decoding into types counts as the service's overhead.
 struct Bare {
     client: Client,
     db: Database,
+    account: String,
 }
 
 impl Bare {
-    async fn connect(database: &str) -> Result<Self> {
+    async fn connect(database: &str, account: &str) -> Result<Self> {
         let mut options = ClientOptions::parse(mongodb_uri()).await?;
-        // The store's default for every write: majority-replicated and journaled.
+        // The store's defaults: majority-replicated and journaled writes, majority reads.
         options.write_concern = Some(durable());
+        options.read_concern = Some(ReadConcern::majority());
         let client = Client::with_options(options)?;
         let db = client.database(database);
-        Ok(Self { client, db })
+        Ok(Self {
+            client,
+            db,
+            account: account.to_owned(),
+        })
     }
 
     fn chats(&self) -> Collection<RawDocumentBuf> {
@@ -247,52 +274,109 @@ impl Bare {
         self.db.collection("messages")
     }
 
-    /// The counter's `$inc` and the insert at its old value, committed together.
-    async fn add_message(&self, chat_id: &str, question: &str, response: &str) -> Result<()> {
-        let mut session = self.client.start_session().await?;
-        let options = TransactionOptions::builder()
+    fn conversations(&self) -> Collection<RawDocumentBuf> {
+        self.db.collection("conversations")
+    }
+
+    /// The token's account still exists: one read of the `_id` index.
+    async fn account_exists(&self) -> Result<()> {
+        self.db
+            .collection::<RawDocumentBuf>("users")
+            .find_one(doc! { "_id": &self.account })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .ok_or("no such account")?;
+        Ok(())
+    }
+
+    /// The caller's live chat.
+    async fn find_chat(&self, chat_id: &str) -> Result<RawDocumentBuf> {
+        Ok(self
+            .chats()
+            .find_one(doc! { "account_id": &self.account, "chat_id": chat_id, "deleted_at": null })
+            .await?
+            .ok_or("no such chat")?)
+    }
+
+    fn transaction_options() -> TransactionOptions {
+        TransactionOptions::builder()
             .read_concern(ReadConcern::snapshot())
             .write_concern(durable())
-            .build();
-        session.start_transaction().with_options(options).await?;
+            .build()
+    }
+
+    /// Ownership first; then, in one transaction, the counter's `$inc`, the insert at its old
+    /// value and the conversation's activity (and, for its active member, length and preview).
+    async fn add_message(&self, chat_id: &str, question: &str, response: &str) -> Result<()> {
+        self.account_exists().await?;
+        let chat = self.find_chat(chat_id).await?;
+        let root = chat.get_str("root_chat_id")?;
+        let preview: String = question.chars().take(200).collect();
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .with_options(Self::transaction_options())
+            .await?;
         let counter = self
             .chats()
             .find_one_and_update(
-                doc! { "chat_id": chat_id, "account_id": ACCOUNT },
-                doc! { "$inc": { "message_count": 1 } },
+                doc! { "account_id": &self.account, "chat_id": chat_id, "deleted_at": null },
+                doc! { "$inc": { "message_count": 1 }, "$set": { "last_question": &preview } },
             )
             .return_document(ReturnDocument::Before)
-            .projection(doc! { "_id": 0, "message_count": 1 })
             .session(&mut session)
             .await?
             .ok_or("no such chat")?;
+        let position = counter.get_i64("message_count")?;
+        let now = DateTime::now();
         let message = rawdoc! {
+            "_id": ObjectId::new(),
             "chat_id": chat_id,
-            "account_id": ACCOUNT,
-            "position": counter.get_i64("message_count")?,
+            "account_id": self.account.as_str(),
+            "position": position,
             "question": question,
             "response": response,
             "response_id": uuid::Uuid::new_v4().to_string(),
-            "timestamp": DateTime::now(),
+            "timestamp": now,
         };
         self.messages()
             .insert_one(message)
             .session(&mut session)
             .await?;
+        let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
+        self.conversations()
+            .find_one_and_update(
+                doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                vec![doc! { "$set": {
+                    "updated_at": now,
+                    "active_length": { "$cond": [&is_active, position + 1, "$active_length"] },
+                    "preview": { "$cond": [&is_active, { "$literal": &preview }, "$preview"] },
+                } }],
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut session)
+            .await?
+            .ok_or("no such conversation")?;
         session.commit_transaction().await?;
         Ok(())
     }
 
-    /// The chat, then its messages and its branches together. A root chat records the active
-    /// branch itself and has no lineage, so the messages filter has one clause.
+    /// The chat, then its newest page of messages (up to 100), its branches and its
+    /// conversation together. A root chat has no lineage, so the messages filter has one
+    /// clause.
     async fn get_chat(&self, chat_id: &str) -> Result<()> {
-        self.chats()
-            .find_one(doc! { "chat_id": chat_id, "account_id": ACCOUNT })
-            .await?
-            .ok_or("no such chat")?;
+        self.account_exists().await?;
+        let chat = self.find_chat(chat_id).await?;
+        let count = chat.get_i64("message_count")?;
+        let root = chat.get_str("root_chat_id")?;
         let messages = async {
+            let clause = doc! {
+                "account_id": &self.account,
+                "chat_id": chat_id,
+                "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
+            };
             self.messages()
-                .find(doc! { "$or": [{ "chat_id": chat_id }], "account_id": ACCOUNT })
+                .find(doc! { "$or": [clause] })
                 .sort(doc! { "position": 1 })
                 .await?
                 .try_collect::<Vec<_>>()
@@ -300,39 +384,73 @@ impl Bare {
         };
         let branches = async {
             self.chats()
-                .find(doc! { "parent_chat_id": chat_id, "account_id": ACCOUNT })
+                .find(doc! { "account_id": &self.account, "parent_chat_id": chat_id, "deleted_at": null })
                 .sort(doc! { "created_at": 1, "_id": 1 })
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
         };
-        let (messages, branches) = tokio::try_join!(messages, branches)?;
+        let conversation = async {
+            self.conversations()
+                .find_one(doc! { "_id": root, "account_id": &self.account, "trashed": false })
+                .await
+        };
+        let (messages, branches, conversation) =
+            tokio::try_join!(messages, branches, conversation)?;
         assert_eq!((messages.len(), branches.len()), (MESSAGES, 2));
+        conversation.ok_or("no such conversation")?;
         Ok(())
     }
 
-    /// The parent, then one new chat document describing the inherited prefix.
+    /// The parent, then, in one transaction, the parent again, one new chat document
+    /// describing the inherited prefix and the conversation's branch count. (Branching at the
+    /// parent's last message takes the preview from the parent: no message is read.)
     async fn create_branch(&self, parent_id: &str, index: i64, name: &str) -> Result<()> {
-        let parent = self
-            .chats()
-            .find_one(doc! { "chat_id": parent_id, "account_id": ACCOUNT })
-            .await?
-            .ok_or("no such chat")?;
-        assert!(index < parent.get_i64("message_count")?);
+        self.account_exists().await?;
+        let parent = self.find_chat(parent_id).await?;
+        assert_eq!(index, parent.get_i64("message_count")? - 1);
+        let root = parent.get_str("root_chat_id")?;
+        let now = DateTime::now();
         let branch = rawdoc! {
             "_id": ObjectId::new(),
             "chat_id": uuid::Uuid::new_v4().to_string(),
-            "account_id": ACCOUNT,
+            "account_id": self.account.as_str(),
             "name": name,
-            "created_at": DateTime::now(),
-            "root_chat_id": parent.get_str("root_chat_id")?,
+            "created_at": now,
+            "root_chat_id": root,
             "parent_chat_id": parent_id,
             "created_from_message_index": index,
             // The parent is a root: the branch inherits one segment of it.
             "lineage": [{ "chat_id": parent_id, "upto": index }],
             "message_count": index + 1,
+            "last_question": parent.get_str("last_question")?,
         };
-        self.chats().insert_one(branch).await?;
+        let mut session = self.client.start_session().await?;
+        session
+            .start_transaction()
+            .with_options(Self::transaction_options())
+            .await?;
+        self.chats()
+            .find_one(
+                doc! { "account_id": &self.account, "chat_id": parent_id, "deleted_at": null },
+            )
+            .session(&mut session)
+            .await?
+            .ok_or("no such chat")?;
+        self.chats()
+            .insert_one(branch)
+            .session(&mut session)
+            .await?;
+        self.conversations()
+            .find_one_and_update(
+                doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                doc! { "$inc": { "branch_count": 1 }, "$set": { "updated_at": now } },
+            )
+            .return_document(ReturnDocument::After)
+            .session(&mut session)
+            .await?
+            .ok_or("no such conversation")?;
+        session.commit_transaction().await?;
         Ok(())
     }
 }

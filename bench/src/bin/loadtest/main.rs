@@ -2,12 +2,18 @@
 //! server (`scripts/loadtest.sh` sets everything up):
 //!
 //! 1. `--clients` simulated users (four per account) send a realistic mix for `--seconds`:
-//!    login, create chats, add messages, branch (nested), set the active branch, read.
+//!    login, create chats, add messages, branch (nested), set the active branch, read (paging
+//!    back with `before`), list conversations (filters, cursors), rename, pin, archive,
+//!    delete and restore conversations, list the trash, search. Creating writes carry an
+//!    `Idempotency-Key` and are retried with it until a definitive answer.
 //! 2. Optionally mongod is killed with SIGKILL at `--kill-at` seconds and started again
 //!    `--down-for` seconds later, and frozen with SIGSTOP at `--pause-at` for `--pause-for`.
 //!    Inside those windows a 503 with a JSON body is the expected answer; outside, any answer
 //!    but the documented success is an error, and so is no answer within `--timeout`.
-//! 3. The verifier reads everything back and checks it against the acknowledged writes.
+//! 3. The verifier reads everything back and checks it against the acknowledged writes: no
+//!    message lost, none duplicated, none stored that was not acknowledged (but for writes
+//!    whose every retry went unanswered, counted apart).
+//! 4. One account is deleted: its token must then be refused (401).
 //!
 //! Prints throughput, p50/p99 per endpoint, errors, and what each fault did; exits non-zero
 //! on any error or integrity problem. Needs `MONGODB_URI` and `MONGODB_DATABASE` (the server's)
@@ -23,9 +29,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bench::percentile;
-use hyper::Method;
+use mongodb::bson::doc;
+use shared::Endpoint;
+use shared::requests::PasswordCheck;
+use shared::views::{DeletedAccountView, Page};
 
-use api::Api;
+use api::{Api, Call};
 use workload::{Account, Client, Kind, Ledger};
 
 const CLIENTS_PER_ACCOUNT: usize = 4;
@@ -71,19 +80,20 @@ async fn main() {
 
     // Accounts exist before the clock starts.
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let accounts: Vec<Arc<Account>> = (0..clients.div_ceil(CLIENTS_PER_ACCOUNT))
-        .map(|i| Arc::new(Account::new(i, &run)))
-        .collect();
-    for account in &accounts {
+    let mut accounts: Vec<Arc<Account>> = Vec::new();
+    for index in 0..clients.div_ceil(CLIENTS_PER_ACCOUNT) {
+        let account = Account::new(index, &run, String::new());
         let reply = api
-            .call(
-                Method::POST,
-                "/auth/register",
-                None,
-                Some(&account.credentials()),
-            )
+            .send(&Call::to(Endpoint::Register).json(&account.credentials()))
             .await;
         assert!(reply.is(200), "register: {:?} {}", reply.status, reply.body);
+        // Accounts are known by a UUID (their tokens' `sub`), not by the username.
+        let account_id = reply.str("account_id");
+        assert!(
+            uuid::Uuid::parse_str(&account_id).is_ok(),
+            "account id {account_id}"
+        );
+        accounts.push(Arc::new(Account::new(index, &run, account_id)));
     }
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -114,22 +124,125 @@ async fn main() {
     let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let errors = report(&ledger, &windows, elapsed, clients);
     eprintln!("loadtest: verifying…");
-    let findings = verify::verify(&api, &accounts, &ledger, &database).await;
+    let verified = Instant::now();
+    let mut findings = verify::verify(&api, &accounts, &ledger, &database).await;
     println!(
-        "verified: {} chats and branches in {} conversation trees, {} acknowledged messages, \
-         {} stored without acknowledgement (answered 503 after committing); {} problems",
+        "verified in {:.1} s: {} chats and branches in {} conversation trees ({} in the trash), \
+         {} acknowledged messages, {} stored; {} get-chat pages read, {} conversations checked \
+         in list-chats and {} in list-deleted, {} messages found by search",
+        verified.elapsed().as_secs_f64(),
         findings.chats,
         findings.trees,
+        findings.trashed_trees,
         findings.acked_messages,
-        findings.unacked_stored,
-        findings.problems.len()
+        findings.stored_messages,
+        findings.pages,
+        findings.listed,
+        findings.in_trash,
+        findings.searched,
     );
+    println!(
+        "idempotency: {} writes retried, {} of them answered by a retry ({} answers replayed, \
+         {} \"in progress\" answers); {} writes unresolved after every retry ({} of their \
+         messages stored); {} conversations left uncertain by them",
+        ledger.stats.retried,
+        ledger.stats.resolved_by_retry,
+        ledger.stats.replayed,
+        ledger.stats.in_progress,
+        findings.unresolved,
+        findings.unresolved_stored,
+        findings.uncertain_trees,
+    );
+    for unresolved in ledger.unresolved.iter().take(10) {
+        println!("  UNRESOLVED {} {}", unresolved.endpoint, unresolved.what);
+    }
+    if let Some(account) = accounts.last() {
+        delete_account(&api, account, &database, &mut findings.problems).await;
+    }
+    println!("integrity: {} problems", findings.problems.len());
     for problem in findings.problems.iter().take(20) {
         println!("  PROBLEM {problem}");
     }
-    if errors > 0 || !findings.problems.is_empty() {
+    // Unresolved writes must not happen in a normal run: the retries outlast every fault.
+    if errors > 0 || !findings.problems.is_empty() || findings.unresolved > 0 {
         std::process::exit(1);
     }
+}
+
+/// Deletes an account at the end: its token is refused from then on, its password no longer
+/// logs in, it has no live conversation left in MongoDB, and its username can be registered
+/// again, as a new, empty account.
+async fn delete_account(
+    api: &Api,
+    account: &Account,
+    database: &mongodb::Database,
+    problems: &mut Vec<String>,
+) {
+    let login = api
+        .send(&Call::to(Endpoint::Login).json(&account.credentials()))
+        .await;
+    let token = login.str("access_token");
+    let call = Call::to(Endpoint::DeleteAccount)
+        .token(&token)
+        .json(&PasswordCheck {
+            password: account.password.clone(),
+        });
+    let reply = api.send(&call).await;
+    match reply.parse::<DeletedAccountView>() {
+        Ok(deleted) if reply.is(200) && deleted.account_id == account.account_id => {}
+        _ => return problems.push(format!("delete-account: {}", reply.describe())),
+    }
+    let mut refused = 0;
+    for endpoint in [Endpoint::ListChats, Endpoint::ListDeleted] {
+        let reply = api.send(&Call::to(endpoint).token(&token)).await;
+        match reply.is(401) {
+            true => refused += 1,
+            false => problems.push(format!(
+                "{endpoint:?} with a deleted account's token: {}",
+                reply.describe()
+            )),
+        }
+    }
+    let login = api
+        .send(&Call::to(Endpoint::Login).json(&account.credentials()))
+        .await;
+    if !login.is(401) {
+        problems.push(format!("login of a deleted account: {}", login.describe()));
+    }
+    let live = database
+        .collection::<mongodb::bson::Document>("conversations")
+        .count_documents(doc! { "account_id": &account.account_id, "trashed": false })
+        .await
+        .unwrap_or(u64::MAX);
+    if live > 0 {
+        problems.push(format!("{live} live conversations of a deleted account"));
+    }
+    let again = api
+        .send(&Call::to(Endpoint::Register).json(&account.credentials()))
+        .await;
+    let fresh = again.str("account_id");
+    let login = api
+        .send(&Call::to(Endpoint::Login).json(&account.credentials()))
+        .await;
+    let list = api
+        .send(&Call::to(Endpoint::ListChats).token(&login.str("access_token")))
+        .await;
+    let empty = list
+        .parse::<Page<serde_json::Value>>()
+        .is_ok_and(|p| p.items.is_empty());
+    if !again.is(200) || fresh == account.account_id || !empty {
+        problems.push(format!(
+            "the username registered again: {} / list {}",
+            again.describe(),
+            list.describe()
+        ));
+    }
+    println!(
+        "delete-account: {} deleted; its token then answered 401 on {refused} of 2 endpoints and \
+         its login 401; {live} live conversations left; the username registered again is a \
+         new, empty account",
+        account.username
+    );
 }
 
 /// Prints the figures; returns the number of errors.
@@ -157,9 +270,11 @@ fn report(ledger: &Ledger, windows: &[faults::Window], elapsed: Duration, client
         }
     }
     let ok: usize = latencies.values().map(Vec::len).sum();
+    let retries = ledger.outcomes.iter().filter(|o| o.retry).count();
     println!(
         "load: {clients} clients for {:.1} s on {} cores: {} requests answered as documented, \
-         {:.0} requests/s; {unavailable} answered 503 during faults; {} errors",
+         {:.0} requests/s; {unavailable} answered 503 during faults; {retries} were retries of a \
+         write; {} errors",
         elapsed.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         ok,
@@ -190,6 +305,7 @@ fn report(ledger: &Ledger, windows: &[faults::Window], elapsed: Duration, client
             .iter()
             .filter(|o| matches!(o.kind, Kind::Unavailable))
             .count();
+        let retried = during.iter().filter(|o| o.retry).count();
         // Recovery: from mongod being back to the first request started after it that succeeded.
         let recovered = ledger
             .outcomes
@@ -199,14 +315,21 @@ fn report(ledger: &Ledger, windows: &[faults::Window], elapsed: Duration, client
             .min()
             .map(|t| format!("{:.2} s", (t - window.back).as_secs_f64()));
         println!(
-            "fault {}: {} requests overlapped it, {answered_503} answered 503, slowest answer {:.2} s, \
-             first success {} after mongod was back",
+            "fault {}: {} requests overlapped it, {answered_503} answered 503, {retried} were \
+             retries, slowest answer {:.2} s, first success {} after mongod was back",
             window.what,
             during.len(),
             slowest.as_secs_f64(),
             recovered.unwrap_or_else(|| "never".into())
         );
     }
+    let checks: Vec<String> = ledger
+        .stats
+        .checks
+        .iter()
+        .map(|(what, n)| format!("{what} {n}"))
+        .collect();
+    println!("checked during the load: {}", checks.join(", "));
     for error in errors.iter().take(20) {
         println!("  ERROR {error}");
     }
