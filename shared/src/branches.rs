@@ -28,13 +28,8 @@ pub async fn create_branch(
         .await?
         .ok_or(CHAT_NOT_FOUND)?;
     // The counter only counts committed messages, so every index accepted here is readable.
-    let len = parent.message_count;
-    if !(0..len).contains(&message_index) {
-        let rule = match len {
-            0 => "the chat has no messages to branch from".to_owned(),
-            _ => format!("must be between 0 and {} for this chat", len - 1),
-        };
-        return Err(ApiError::invalid("message_index", rule));
+    if !(0..parent.message_count).contains(&message_index) {
+        return Err(index_rule(parent.message_count));
     }
     let (last_question, conversation) = tokio::try_join!(
         question_at(store, &parent, message_index),
@@ -56,13 +51,30 @@ pub async fn create_branch(
     store
         .transaction(root, |session| async move {
             let mut session = session.lock().await;
-            if store
+            // The lineage is taken from the parent as this transaction sees it: a promotion
+            // that committed since the first read may have moved what it names. (Both write
+            // the conversation document, so they cannot commit over each other unseen.)
+            let Some(parent) = store
                 .find_chat_in(&mut session, account_id, parent_chat_id)
                 .await?
-                .is_none()
-            {
+            else {
                 return Ok(Err(Refused::NotFound));
+            };
+            if message_index >= parent.message_count {
+                return Ok(Err(Refused::Invalid(index_rule(parent.message_count))));
             }
+            let pieces = tree::pieces(&parent, message_index, message_index + 1);
+            let at_index = store
+                .messages_in_at(&mut session, account_id, &pieces)
+                .await?;
+            let mut branch = branch.clone();
+            let fresh = tree::new_branch(&parent, message_index, &branch.name, None);
+            branch.lineage = fresh.lineage;
+            branch.last_question = at_index.first().map(|m| crate::messages::preview(&m.question));
+            if let Err(error) = crate::trees::check_depth(&branch, config, "parent_chat_id") {
+                return Ok(Err(Refused::Invalid(error)));
+            }
+            let branch = &branch;
             store.insert_chat(&mut session, branch).await?;
             let touched = store
                 .update_conversation(
@@ -80,6 +92,14 @@ pub async fn create_branch(
         .await?
         .map_err(Refused::into_error)?;
     Ok(view)
+}
+
+fn index_rule(len: i64) -> ApiError {
+    let rule = match len {
+        0 => "the chat has no messages to branch from".to_owned(),
+        _ => format!("must be between 0 and {} for this chat", len - 1),
+    };
+    ApiError::invalid("message_index", rule)
 }
 
 /// The preview of the visible message at `index` of `chat`: its question's first characters.

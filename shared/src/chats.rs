@@ -57,6 +57,8 @@ pub enum Refused {
     NotFound,
     /// Another request with the same `Idempotency-Key` committed first.
     KeyTaken,
+    /// A rule checked again inside the transaction no longer holds.
+    Invalid(ApiError),
 }
 
 impl Refused {
@@ -67,6 +69,7 @@ impl Refused {
             Self::KeyTaken => {
                 ApiError::Conflict("A request with this Idempotency-Key is in progress")
             }
+            Self::Invalid(error) => error,
         }
     }
 }
@@ -135,8 +138,11 @@ pub async fn get_chat(
     limit: Option<i64>,
     before: Option<i64>,
 ) -> Result<ChatView, ApiError> {
+    // The chat and the messages its lineage names are read at one moment: a promotion
+    // moves messages and rewrites lineages, and a mix of before and after would be wrong.
+    let mut snapshot = store.snapshot().await?;
     let chat = store
-        .find_chat(account_id, chat_id)
+        .find_chat_in(&mut snapshot, account_id, chat_id)
         .await?
         .ok_or(CHAT_NOT_FOUND)?;
     let end = match before {
@@ -151,8 +157,15 @@ pub async fn get_chat(
     };
     let start = (end - limit.unwrap_or(DEFAULT_PAGE)).max(0);
     let pieces = tree::pieces(&chat, start, end);
+    let messages = async {
+        Ok::<_, ApiError>(
+            store
+                .messages_in_at(&mut snapshot, account_id, &pieces)
+                .await?,
+        )
+    };
     let (messages, branches, conversation) = tokio::try_join!(
-        store.messages_in(account_id, &pieces),
+        messages,
         store.branches_of(&chat),
         store.find_conversation(account_id, &chat.root_chat_id, false),
     )?;

@@ -137,7 +137,9 @@ pub fn export(
     );
     // Parents first, so a branch's cut point exists when it is attached; siblings by creation.
     for member in tree::drawing_order(members) {
-        let first_own = member.created_from_message_index.map_or(0, |i| i + 1);
+        // What the member stores itself starts after its lineage (after a promotion that is
+        // not always right after its cut).
+        let first_own = member.lineage.last().map_or(0, |s| s.upto + 1);
         let mut parent = match first_own {
             0 => root_id.clone(),
             p => tree::holder(member, p - 1)

@@ -37,15 +37,16 @@ pub async fn export_chat(
 
 async fn export(store: &Store, conversation: &Conversation) -> Result<GptConversation, ApiError> {
     let account = conversation.account_id.as_str();
-    let members = store
-        .tree_members(account, &[&conversation.root_chat_id])
-        .await?;
+    // The members and their messages at one moment (a promotion moves messages between them).
+    let mut snapshot = store.snapshot().await?;
+    let root = &conversation.root_chat_id;
+    let members = store.tree_members_in(&mut snapshot, account, root).await?;
     let members: Vec<_> = members
         .into_iter()
         .filter(|m| m.deleted_at.is_none())
         .collect();
     let ids: Vec<&str> = members.iter().map(|m| m.chat_id.as_str()).collect();
-    let messages = store.messages_of(account, &ids).await?;
+    let messages = store.messages_of_at(&mut snapshot, account, &ids).await?;
     Ok(exports::export(conversation, &members, &messages))
 }
 

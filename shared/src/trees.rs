@@ -169,7 +169,14 @@ pub async fn compare(
     limit: Option<i64>,
     from: Option<i64>,
 ) -> Result<ComparisonView, ApiError> {
-    let (a, b) = tokio::try_join!(find(store, account_id, a), find(store, account_id, b))?;
+    // Both members and their messages at one moment (see `chats::get_chat`).
+    let mut snapshot = store.snapshot().await?;
+    let (Some(a), Some(b)) = (
+        store.find_chat_in(&mut snapshot, account_id, a).await?,
+        store.find_chat_in(&mut snapshot, account_id, b).await?,
+    ) else {
+        return Err(CHAT_NOT_FOUND);
+    };
     if a.root_chat_id != b.root_chat_id {
         return Err(ApiError::invalid(
             "b",
@@ -179,8 +186,8 @@ pub async fn compare(
     let divergence = tree::common_prefix(&a, &b);
     let start = from.unwrap_or(divergence).max(divergence);
     let limit = limit.unwrap_or(chats::DEFAULT_PAGE);
-    let (a_side, b_side) =
-        tokio::try_join!(side(store, a, start, limit), side(store, b, start, limit))?;
+    let a_side = side(store, &mut snapshot, a, start, limit).await?;
+    let b_side = side(store, &mut snapshot, b, start, limit).await?;
     Ok(ComparisonView {
         divergence_index: divergence,
         a: a_side,
@@ -188,11 +195,18 @@ pub async fn compare(
     })
 }
 
-async fn side(store: &Store, chat: Chat, start: i64, limit: i64) -> Result<SideView, ApiError> {
+async fn side(
+    store: &Store,
+    snapshot: &mut mongodb::ClientSession,
+    chat: Chat,
+    start: i64,
+    limit: i64,
+) -> Result<SideView, ApiError> {
     let start = start.min(chat.message_count);
     let end = start.saturating_add(limit).min(chat.message_count);
+    let pieces = tree::pieces(&chat, start, end);
     let messages = store
-        .messages_in(&chat.account_id, &tree::pieces(&chat, start, end))
+        .messages_in_at(snapshot, &chat.account_id, &pieces)
         .await?;
     let has_more = end < chat.message_count;
     Ok(SideView {
@@ -221,78 +235,73 @@ pub async fn edit_message(
 ) -> Result<ChatView, ApiError> {
     let chat = find(store, account_id, chat_id).await?;
     if !(0..chat.message_count).contains(&message_index) {
-        return Err(ApiError::invalid(
-            "message_index",
-            match chat.message_count {
-                0 => "the chat has no messages to edit".to_owned(),
-                n => format!("must be between 0 and {} for this chat", n - 1),
-            },
-        ));
+        return Err(edit_index_rule(chat.message_count));
     }
-    let original = store
-        .messages_in(
-            account_id,
-            &tree::pieces(&chat, message_index, message_index + 1),
-        )
-        .await?
-        .pop()
-        .ok_or(CHAT_NOT_FOUND)?;
-    let question = question.unwrap_or(&original.question).to_owned();
-    validate_message(&question, response)?;
+    if let Some(question) = question {
+        validate_message(question, response)?;
+    }
     let conversation = chats::conversation_of(store, &chat).await?;
     check_members(&conversation, 1, config, "chat_id")?;
-    let kind = if question == original.question {
-        "Regenerated"
-    } else {
-        "Edited"
-    };
-    let mut branch = tree::edit_branch(
-        &chat,
-        message_index,
-        &format!("{kind} at message {message_index}"),
-    );
-    check_depth(&branch, config, "chat_id")?;
-    let message = Message {
-        id: ObjectId::new(),
-        chat_id: branch.chat_id.clone(),
-        account_id: account_id.to_owned(),
-        position: message_index,
-        question: question.clone(),
-        response: response.to_owned(),
-        response_id: uuid::Uuid::new_v4().to_string(),
-        timestamp: DateTime::now(),
-    };
-    branch.message_count = message_index + 1;
-    branch.last_question = Some(preview(&question));
-    // The answer: the new branch as get-chat shows it, its default page ending in the new pair.
-    let start = (message_index + 1 - chats::DEFAULT_PAGE).max(0);
-    let mut page: Vec<MessageView> = store
-        .messages_in(account_id, &tree::pieces(&chat, start, message_index))
-        .await?
-        .into_iter()
-        .map(MessageView::from)
-        .collect();
-    page.push(MessageView::from(message.clone()));
-    let view = chats::page_view(
-        branch.clone(),
-        &branch.chat_id,
-        page,
-        Vec::new(),
-        message_index + 1,
-    );
-    let (root, branch_ref, message_ref, view_ref) = (&chat.root_chat_id, &branch, &message, &view);
+    let (branch_id, object_id) = (uuid::Uuid::new_v4().to_string(), ObjectId::new());
+    let response_id = uuid::Uuid::new_v4().to_string();
+    let root = chat.root_chat_id.as_str();
+    let (branch_id, response_id) = (&branch_id, &response_id);
     store
         .transaction(root, |session| async move {
             let mut session = session.lock().await;
-            if store
+            // Everything from the chat as this transaction sees it (a promotion may have
+            // moved what it inherits since the first read).
+            let Some(chat) = store
                 .find_chat_in(&mut session, account_id, chat_id)
                 .await?
-                .is_none()
-            {
+            else {
                 return Ok(Err(Refused::NotFound));
+            };
+            if message_index >= chat.message_count {
+                return Ok(Err(Refused::Invalid(edit_index_rule(chat.message_count))));
             }
-            store.insert_chat(&mut session, branch_ref).await?;
-            store.insert_message(&mut session, message_ref).await?;
+            // The answer shows the default page ending in the new pair.
+            let start = (message_index + 1 - chats::DEFAULT_PAGE).max(0);
+            let pieces = tree::pieces(&chat, start, message_index + 1);
+            let mut page = store
+                .messages_in_at(&mut session, account_id, &pieces)
+                .await?;
+            let Some(original) = page.pop() else {
+                return Ok(Err(Refused::NotFound));
+            };
+            let question = question.unwrap_or(&original.question);
+            if let Err(error) = validate_message(question, response) {
+                return Ok(Err(Refused::Invalid(error)));
+            }
+            let kind = if question == original.question {
+                "Regenerated"
+            } else {
+                "Edited"
+            };
+            let mut branch = tree::edit_branch(
+                &chat,
+                message_index,
+                &format!("{kind} at message {message_index}"),
+            );
+            branch.chat_id = branch_id.clone();
+            branch.id = object_id;
+            branch.message_count = message_index + 1;
+            branch.last_question = Some(preview(question));
+            if let Err(error) = check_depth(&branch, config, "chat_id") {
+                return Ok(Err(Refused::Invalid(error)));
+            }
+            let message = Message {
+                id: ObjectId::new(),
+                chat_id: branch.chat_id.clone(),
+                account_id: account_id.to_owned(),
+                position: message_index,
+                question: question.to_owned(),
+                response: response.to_owned(),
+                response_id: response_id.clone(),
+                timestamp: DateTime::now(),
+            };
+            store.insert_chat(&mut session, &branch).await?;
+            store.insert_message(&mut session, &message).await?;
             let touched = store
                 .update_conversation(
                     &mut session,
@@ -301,10 +310,10 @@ pub async fn edit_message(
                     doc! {
                         "$inc": { "branch_count": 1 },
                         "$set": {
-                            "active_branch_id": &branch_ref.chat_id,
-                            "active_length": branch_ref.message_count,
-                            "preview": &branch_ref.last_question,
-                            "updated_at": message_ref.timestamp,
+                            "active_branch_id": &branch.chat_id,
+                            "active_length": branch.message_count,
+                            "preview": &branch.last_question,
+                            "updated_at": message.timestamp,
                         },
                     },
                 )
@@ -312,11 +321,31 @@ pub async fn edit_message(
             if touched.is_none() {
                 return Ok(Err(Refused::NotFound));
             }
-            keep_answer(store, &mut session, idempotency, view_ref).await
+            let mut page: Vec<MessageView> = page.into_iter().map(MessageView::from).collect();
+            page.push(MessageView::from(message));
+            let view = chats::page_view(
+                branch.clone(),
+                &branch.chat_id,
+                page,
+                Vec::new(),
+                message_index + 1,
+            );
+            Ok(keep_answer(store, &mut session, idempotency, &view)
+                .await?
+                .map(|()| view))
         })
         .await?
-        .map_err(Refused::into_error)?;
-    Ok(view)
+        .map_err(Refused::into_error)
+}
+
+fn edit_index_rule(len: i64) -> ApiError {
+    ApiError::invalid(
+        "message_index",
+        match len {
+            0 => "the chat has no messages to edit".to_owned(),
+            n => format!("must be between 0 and {} for this chat", n - 1),
+        },
+    )
 }
 
 /// Deletes `branch_id` and every branch below it (those cut inside its inherited prefix too):
@@ -600,7 +629,12 @@ pub async fn fork_chat(
     idempotency: Option<&Idempotency>,
 ) -> Result<ChatView, ApiError> {
     validate_name(name)?;
-    let source = find(store, account_id, chat_id).await?;
+    // The source and its history at one moment (see `chats::get_chat`).
+    let mut snapshot = store.snapshot().await?;
+    let source = store
+        .find_chat_in(&mut snapshot, account_id, chat_id)
+        .await?
+        .ok_or(CHAT_NOT_FOUND)?;
     let end = match message_index {
         None => source.message_count,
         Some(i) if (0..source.message_count).contains(&i) => i + 1,
@@ -614,10 +648,11 @@ pub async fn fork_chat(
             ));
         }
     };
-    check_conversations(store, account_id, config).await?;
+    let pieces = tree::pieces(&source, 0, end);
     let history = store
-        .messages_in(account_id, &tree::pieces(&source, 0, end))
+        .messages_in_at(&mut snapshot, account_id, &pieces)
         .await?;
+    check_conversations(store, account_id, config).await?;
     let (mut root, mut conversation) = tree::new_root(account_id, name);
     let copies: Vec<Message> = history
         .into_iter()

@@ -51,6 +51,9 @@ pub struct Segment {
     pub upto: i64,
 }
 
+/// `deleted_with` of the members that went to the trash with their whole conversation.
+const WITH_CONVERSATION: &str = "conversation";
+
 impl Chat {
     pub fn is_root(&self) -> bool {
         self.parent_chat_id.is_none()
@@ -88,14 +91,14 @@ impl Store {
             .await?)
     }
 
-    /// The same, read inside a transaction.
+    /// The same, read inside a transaction or a snapshot.
     pub(crate) async fn find_chat_in(
         &self,
         session: &mut ClientSession,
         account_id: &str,
         chat_id: &str,
     ) -> mongodb::error::Result<Option<Chat>> {
-        self.collection::<Chat>("chats")
+        self.collection_in::<Chat>("chats")
             .find_one(live(account_id, chat_id))
             .session(session)
             .await
@@ -181,7 +184,9 @@ impl Store {
         Ok(())
     }
 
-    /// Marks every member of a tree deleted (`Some`) or live again (`None`).
+    /// Marks every live member of a tree deleted with its conversation (`Some`), or brings
+    /// back the members deleted that way (`None`). Branches already in the trash on their own
+    /// (delete-branch, prune-branches) stay there either way.
     pub(crate) async fn mark_tree(
         &self,
         session: &mut ClientSession,
@@ -189,15 +194,20 @@ impl Store {
         root_chat_id: &str,
         deleted_at: Option<DateTime>,
     ) -> mongodb::error::Result<()> {
-        let update = match deleted_at {
-            Some(at) => doc! { "$set": { "deleted_at": at } },
-            None => doc! { "$unset": { "deleted_at": "" } },
+        let tree = doc! { "account_id": account_id, "root_chat_id": root_chat_id };
+        let (mut filter, update) = match deleted_at {
+            Some(at) => (
+                doc! { "deleted_at": null },
+                doc! { "$set": { "deleted_at": at, "deleted_with": WITH_CONVERSATION } },
+            ),
+            None => (
+                doc! { "deleted_with": WITH_CONVERSATION },
+                doc! { "$unset": { "deleted_at": "", "deleted_with": "" } },
+            ),
         };
+        filter.extend(tree);
         self.collection::<Chat>("chats")
-            .update_many(
-                doc! { "account_id": account_id, "root_chat_id": root_chat_id },
-                update,
-            )
+            .update_many(filter, update)
             .session(session)
             .await?;
         Ok(())
@@ -210,7 +220,7 @@ impl Store {
         account_id: &str,
         root: &str,
     ) -> mongodb::error::Result<Vec<Chat>> {
-        self.collection::<Chat>("chats")
+        self.collection_in::<Chat>("chats")
             .find(doc! { "account_id": account_id, "root_chat_id": root })
             .session(&mut *session)
             .await?

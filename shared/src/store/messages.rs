@@ -72,19 +72,22 @@ impl Store {
         Ok(())
     }
 
-    /// Every message stored in these chats of the caller's, by chat and position.
-    pub async fn messages_of(
+    /// Every message stored in these chats of the caller's, by chat and position, read in
+    /// `session`.
+    pub(crate) async fn messages_of_at(
         &self,
+        session: &mut ClientSession,
         account_id: &str,
         chat_ids: &[&str],
-    ) -> Result<Vec<Message>, ApiError> {
-        Ok(self
-            .collection::<Message>("messages")
+    ) -> mongodb::error::Result<Vec<Message>> {
+        self.collection_in::<Message>("messages")
             .find(doc! { "account_id": account_id, "chat_id": { "$in": chat_ids } })
             .sort(doc! { "chat_id": 1, "position": 1 })
+            .session(&mut *session)
             .await?
+            .stream(session)
             .try_collect()
-            .await?)
+            .await
     }
 
     /// The visible messages at positions `from..to`, in order, from wherever they are stored:
@@ -95,6 +98,20 @@ impl Store {
         account_id: &str,
         pieces: &[(Segment, i64)],
     ) -> Result<Vec<Message>, ApiError> {
+        let mut snapshot = self.snapshot().await?;
+        Ok(self
+            .messages_in_at(&mut snapshot, account_id, pieces)
+            .await?)
+    }
+
+    /// The same, read in `session` (a snapshot, or a transaction): together with the chat
+    /// read there, it is one consistent state, even while a promotion moves messages.
+    pub(crate) async fn messages_in_at(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        pieces: &[(Segment, i64)],
+    ) -> mongodb::error::Result<Vec<Message>> {
         if pieces.is_empty() {
             return Ok(Vec::new());
         }
@@ -108,14 +125,14 @@ impl Store {
                 }
             })
             .collect();
-        let messages = self
-            .collection::<Message>("messages")
+        self.collection_in::<Message>("messages")
             .find(doc! { "$or": clauses })
             .sort(doc! { "position": 1 })
+            .session(&mut *session)
             .await?
+            .stream(session)
             .try_collect()
-            .await?;
-        Ok(messages)
+            .await
     }
 
     /// The caller's messages matching `query` (MongoDB text search over question and

@@ -241,6 +241,12 @@ impl Store {
         }
     }
 
+    /// A session whose reads all see one moment of the database (a snapshot): a chat and the
+    /// messages its lineage names, read in it, always belong together. No round trip.
+    pub(crate) async fn snapshot(&self) -> mongodb::error::Result<ClientSession> {
+        self.client.start_session().snapshot(true).await
+    }
+
     /// Waits for this process's turn to write to `key`'s conversation (shared by keys that
     /// hash alike, which only costs them a little parallelism).
     async fn turn(&self, key: &str) -> MutexGuard<'_, ()> {
@@ -250,6 +256,17 @@ impl Store {
 
     fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
         self.db.collection(name)
+    }
+
+    /// A collection for reads in a session: a snapshot session's reads must ask for the
+    /// `snapshot` level themselves (the driver would otherwise keep the client's `majority`
+    /// and never fix the snapshot's moment); inside a transaction the transaction's own read
+    /// concern applies anyway.
+    fn collection_in<T: Send + Sync>(&self, name: &str) -> Collection<T> {
+        let options = mongodb::options::CollectionOptions::builder()
+            .read_concern(ReadConcern::snapshot())
+            .build();
+        self.db.collection_with_options(name, options)
     }
 }
 

@@ -168,15 +168,33 @@ async fn reads_ask_for_majority_committed_data() {
         .await
         .unwrap();
     let mut seen = 0;
+    let mut snapshots = Vec::new();
     while reads.advance().await.unwrap() {
         let read = reads.deserialize_current().unwrap();
         let level = read
             .get_document("command")
             .and_then(|c| c.get_document("readConcern"))
-            .and_then(|c| c.get_str("level"));
-        assert_eq!(level.ok(), Some("majority"), "{read}");
+            .and_then(|c| c.get_str("level"))
+            .ok();
+        // `snapshot` (the chat and its messages at one moment) reads majority-committed data
+        // too: both survive a failover.
+        assert!(matches!(level, Some("majority" | "snapshot")), "{read}");
+        if level == Some("snapshot") {
+            let at = read
+                .get_document("command")
+                .unwrap()
+                .get_document("readConcern")
+                .unwrap();
+            snapshots.push(at.get("atClusterTime").cloned());
+        }
         seen += 1;
     }
+    // The chat and its messages were read at one moment: the second read names the first's.
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    assert!(
+        snapshots[0].is_none() && snapshots[1].is_some(),
+        "{snapshots:?}"
+    );
     assert!(
         seen >= 2,
         "get-chat read chats and messages: {seen} reads profiled"

@@ -365,3 +365,61 @@ async fn a_malformed_file_is_a_422_at_its_json_path_and_nothing_is_imported() {
         .await;
     assert_eq!(listed.body["items"], json!([]), "nothing half-imported");
 }
+
+#[tokio::test]
+async fn an_export_after_a_promotion_holds_every_message() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let root = create_chat(&app, &token, "promoted").await;
+    for q in ["r0", "r1", "r2"] {
+        add_message(&app, &token, &root, q).await;
+    }
+    let branch = |parent: String, index: i64| {
+        let (app, token) = (app.clone(), token.clone());
+        async move {
+            post_json(
+                "/api/v1/branches/create-branch",
+                json!({"parent_chat_id": parent, "message_index": index, "name": "b"}),
+            )
+            .token(&token)
+            .send(&app, Endpoint::CreateBranch)
+            .await
+            .body["branch_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let a = branch(root.clone(), 0).await;
+    for q in ["a1", "a2", "a3"] {
+        add_message(&app, &token, &a, q).await;
+    }
+    let b = branch(a.clone(), 1).await;
+    add_message(&app, &token, &b, "b2").await;
+    let promoted = post("/api/v1/branches/promote-branch", "")
+        .query(&[("branch_id", &b)])
+        .token(&token)
+        .send(&app, Endpoint::PromoteBranch)
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    add_message(&app, &token, &b, "b3 after").await;
+    let exported = export_one(&app, &token, &root).await;
+    let questions: Vec<String> = exported["mapping"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|n| n["message"]["author"]["role"] == "user")
+        .map(|n| {
+            n["message"]["content"]["parts"][0]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut sorted = questions.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["a1", "a2", "a3", "b2", "b3 after", "r0", "r1", "r2"]
+    );
+}

@@ -796,3 +796,93 @@ async fn a_huge_from_in_a_comparison_reads_nothing_more() {
         assert_eq!(compared[side]["has_more"], false);
     }
 }
+
+#[tokio::test]
+async fn restoring_a_conversation_keeps_its_deleted_branches_in_the_trash() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let (root, b, c, d) = sample(&app, &token).await;
+    ok(
+        &app,
+        &token,
+        Endpoint::DeleteBranch,
+        &[("branch_id", &d)],
+        None,
+    )
+    .await;
+    ok(
+        &app,
+        &token,
+        Endpoint::DeleteChat,
+        &[("chat_id", &root)],
+        None,
+    )
+    .await;
+    ok(
+        &app,
+        &token,
+        Endpoint::RestoreChat,
+        &[("chat_id", &root)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        get_chat(&app, &token, &d).await.status,
+        404,
+        "still deleted on its own"
+    );
+    for id in [&root, &b, &c] {
+        assert_eq!(get_chat(&app, &token, id).await.status, 200);
+    }
+    assert_eq!(tree(&app, &token, &root).await["member_count"], 3);
+    let listed = ok(&app, &token, Endpoint::ListChats, &[], None).await;
+    assert_eq!(listed["items"][0]["branch_count"], 2);
+    ok(
+        &app,
+        &token,
+        Endpoint::RestoreBranch,
+        &[("branch_id", &d)],
+        None,
+    )
+    .await;
+    assert_eq!(tree(&app, &token, &root).await["member_count"], 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_a_promotion_see_before_or_after_never_a_mix() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    for _ in 0..10 {
+        let root = create_chat(&app, &token, "R").await;
+        add(&app, &token, &root, &["r0", "r1", "r2", "r3"]).await;
+        let a = branch(&app, &token, &root, 1, "a").await;
+        add(&app, &token, &a, &["a2", "a3"]).await;
+        let late = branch(&app, &token, &root, 3, "late").await;
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let promote = async {
+            let reply = call(
+                &app,
+                &token,
+                Endpoint::PromoteBranch,
+                &[("branch_id", &a)],
+                None,
+            )
+            .await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            reply
+        };
+        let read = async {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                seen.push(history(&app, &token, &late).await);
+            }
+            seen
+        };
+        let (promoted, seen) = tokio::join!(promote, read);
+        assert_eq!(promoted.status, 200);
+        for shown in seen {
+            assert_eq!(shown, ["r0", "r1", "r2", "r3"]);
+        }
+        assert_eq!(history(&app, &token, &late).await, ["r0", "r1", "r2", "r3"]);
+    }
+}
