@@ -289,6 +289,90 @@ impl Seeder {
         seeded
     }
 
+    /// One conversation tree of `account_id`, written directly: a root holding `messages`
+    /// messages, then a branch per `(parent, cut, own)` in order — cut from member `parent`
+    /// (an index into the members so far, the root being 0) after its visible message `cut`,
+    /// holding `own` messages of its own. Built by `shared::tree`'s rules, as create-branch
+    /// builds them. Returns the members' chat ids, root first.
+    pub async fn tree(
+        &self,
+        account_id: &str,
+        name: &str,
+        messages: usize,
+        branches: &[(usize, usize, usize)],
+    ) -> Vec<String> {
+        let (mut root, mut conversation) = shared::tree::new_root(account_id, name);
+        let mut stored = Vec::new();
+        let mut add = |chat: &mut Chat, visible: &mut Vec<String>, n: usize| {
+            for _ in 0..n {
+                let position = chat.message_count;
+                let question = format!("question {} of {}", position, chat.chat_id);
+                stored.push(Message {
+                    id: mongodb::bson::oid::ObjectId::new(),
+                    chat_id: chat.chat_id.clone(),
+                    account_id: account_id.to_owned(),
+                    position,
+                    question: question.clone(),
+                    response: format!("answer {position}"),
+                    response_id: uuid::Uuid::new_v4().to_string(),
+                    timestamp: DateTime::now(),
+                });
+                chat.message_count += 1;
+                chat.last_question = Some(shared::messages::preview(&question));
+                visible.push(question);
+            }
+        };
+        let mut root_visible = Vec::new();
+        add(&mut root, &mut root_visible, messages);
+        let mut members = vec![(root, root_visible)];
+        for (i, &(parent, cut, own)) in branches.iter().enumerate() {
+            let (parent, visible) = &members[parent];
+            assert!(cut < visible.len(), "branch {i}: cut {cut} past its parent");
+            let preview = Some(shared::messages::preview(&visible[cut]));
+            let mut branch =
+                shared::tree::new_branch(parent, cut as i64, &format!("branch {i}"), preview);
+            let mut visible = visible[..=cut].to_vec();
+            add(&mut branch, &mut visible, own);
+            members.push((branch, visible));
+        }
+        let root = &members[0].0;
+        conversation.branch_count = branches.len() as i64;
+        conversation.active_length = root.message_count;
+        conversation.preview.clone_from(&root.last_question);
+        let ids = members.iter().map(|(c, _)| c.chat_id.clone()).collect();
+        self.insert("messages", stored).await;
+        self.insert("chats", members.into_iter().map(|(c, _)| c).collect())
+            .await;
+        self.insert("conversations", vec![conversation]).await;
+        ids
+    }
+
+    /// Removes a whole conversation (every member and message) of `account_id`, straight
+    /// from the database: a benchmark's clean-up between rounds.
+    pub async fn remove_conversation(&self, account_id: &str, root: &str) {
+        let chats = self.db.collection::<mongodb::bson::Document>("chats");
+        let filter = mongodb::bson::doc! { "account_id": account_id, "root_chat_id": root };
+        let ids: Vec<String> = chats
+            .distinct("chat_id", filter.clone())
+            .await
+            .expect("members")
+            .into_iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect();
+        let messages = mongodb::bson::doc! { "account_id": account_id, "chat_id": { "$in": &ids } };
+        let conversation = mongodb::bson::doc! { "account_id": account_id, "_id": root };
+        let db = &self.db;
+        db.collection::<mongodb::bson::Document>("messages")
+            .delete_many(messages)
+            .await
+            .expect("remove messages");
+        chats.delete_many(filter).await.expect("remove chats");
+        db.collection::<mongodb::bson::Document>("conversations")
+            .delete_one(conversation)
+            .await
+            .expect("remove the conversation");
+    }
+
     async fn insert<T: Serialize + Send + Sync>(&self, collection: &str, documents: Vec<T>) {
         if documents.is_empty() {
             return;

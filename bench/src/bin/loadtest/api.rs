@@ -40,6 +40,18 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// No reply: what a failure found by comparing several answers is recorded with.
+    pub fn none() -> Self {
+        Self {
+            started: Instant::now(),
+            elapsed: Duration::ZERO,
+            status: None,
+            body: Value::Null,
+            replayed: false,
+            attempt: 1,
+        }
+    }
+
     pub fn is(&self, expected: u16) -> bool {
         self.status.is_some_and(|s| s.as_u16() == expected)
     }

@@ -4,15 +4,18 @@
 //! 1. `--clients` simulated users (four per account) send a realistic mix for `--seconds`:
 //!    login, create chats, add messages, branch (nested), set the active branch, read (paging
 //!    back with `before`), list conversations (filters, cursors), rename, pin, archive,
-//!    delete and restore conversations, list the trash, search. Creating writes carry an
-//!    `Idempotency-Key` and are retried with it until a definitive answer.
+//!    delete and restore conversations, list the trash, search; and, a few percent, the tree
+//!    operations: get-tree, edit, regenerate, delete/restore/prune branches, promote,
+//!    compare, fork, export and import (`trees`). Creating writes carry an `Idempotency-Key`
+//!    and are retried with it until a definitive answer.
 //! 2. Optionally mongod is killed with SIGKILL at `--kill-at` seconds and started again
 //!    `--down-for` seconds later, and frozen with SIGSTOP at `--pause-at` for `--pause-for`.
 //!    Inside those windows a 503 with a JSON body is the expected answer; outside, any answer
 //!    but the documented success is an error, and so is no answer within `--timeout`.
-//! 3. The verifier reads everything back and checks it against the acknowledged writes: no
-//!    message lost, none duplicated, none stored that was not acknowledged (but for writes
-//!    whose every retry went unanswered, counted apart).
+//! 3. The verifier reads everything back and checks it against the acknowledged writes and
+//!    the load's model of what every chat shows (`model`): no message lost, none duplicated,
+//!    none stored that was not acknowledged (but for writes whose every retry went
+//!    unanswered, counted apart), each where the model says it is stored.
 //! 4. One account is deleted: its token must then be refused (401).
 //!
 //! Prints throughput, p50/p99 per endpoint, errors, and what each fault did; exits non-zero
@@ -21,6 +24,8 @@
 
 mod api;
 mod faults;
+mod model;
+mod trees;
 mod verify;
 mod workload;
 
@@ -140,6 +145,11 @@ async fn main() {
         findings.listed,
         findings.in_trash,
         findings.searched,
+    );
+    println!(
+        "model: {} chats and branches read exactly as modelled, slot by slot; {} deleted \
+         branches answer 404; {} imported conversations ({} chats) export as their source",
+        findings.modelled, findings.deleted_branches, findings.imported, findings.imported_chats,
     );
     println!(
         "idempotency: {} writes retried, {} of them answered by a retry ({} answers replayed, \

@@ -1,7 +1,12 @@
 //! After the load: does the service hold exactly what it acknowledged? Read back through the
 //! API (what a user sees: every chat paged through with `before`, the conversation lists, the
-//! trash, search) and straight from MongoDB (every stored message, exactly once, at dense
-//! positions, and nothing that was not acknowledged).
+//! trash, search, the imported conversations' exports) and straight from MongoDB (every
+//! stored message, exactly once, where the model says it is stored, at dense positions, and
+//! nothing that was not acknowledged).
+//!
+//! What each chat must show comes from the load's model (`model`): its history is a sequence
+//! of slots, each filled by one acknowledged message; promotions, edits, forks and branch
+//! deletions changed the model as the README says they change the conversation.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,10 +15,13 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use mongodb::bson::{Document, doc};
 use shared::Endpoint;
-use shared::views::{ChatView, ConversationView, MessageView, Page, SearchHit};
+use shared::exports::GptConversation;
+use shared::views::{ChatView, ConversationView, MessageView, Page, SearchHit, TreeView};
 
 use crate::api::{Api, Call, Reply};
-use crate::workload::{Account, ChatRecord, Ledger, TreeRecord};
+use crate::model::{Slot, Storage};
+use crate::trees::Shape;
+use crate::workload::{Account, AckedMessage, Known, Ledger, Origin, TreeRecord};
 
 /// Requests the verifier keeps in flight.
 const PARALLEL: usize = 8;
@@ -42,6 +50,13 @@ pub struct Findings {
     pub unresolved_stored: usize,
     /// Conversations whose counts an unresolved write left unknown (not checked exactly).
     pub uncertain_trees: usize,
+    /// Chats whose whole history was checked slot by slot against the model, and branches
+    /// that answer 404 because a branch deletion put them in the trash.
+    pub modelled: usize,
+    pub deleted_branches: usize,
+    /// Imported conversations, and their chats, checked against the export they came from.
+    pub imported: usize,
+    pub imported_chats: usize,
 }
 
 impl Findings {
@@ -52,13 +67,72 @@ impl Findings {
     }
 }
 
+/// A chat to read back: acknowledged, or found in an imported conversation.
+struct Chat {
+    account: usize,
+    chat_id: String,
+    root: String,
+    imported: bool,
+}
+
 /// A chat read back (`None`: it answers 404), or why not; and the pages read.
-type ReadBack<'a> = (&'a ChatRecord, Result<Option<History>, String>, usize);
+type ReadBack<'a> = (&'a Chat, Result<Option<History>, String>, usize);
 
 /// A chat as read back: its first (newest) page's view, and its whole history.
 struct History {
     view: ChatView,
     messages: Vec<MessageView>,
+}
+
+/// The load's model, every account's together.
+struct Model<'a> {
+    chats: HashMap<String, Known>,
+    /// Where each conversation stores its messages.
+    storage: HashMap<String, Storage>,
+    /// Acknowledged messages by slot and by response id.
+    slots: HashMap<Slot, &'a AckedMessage>,
+    by_response: HashMap<&'a str, &'a AckedMessage>,
+}
+
+impl<'a> Model<'a> {
+    fn new(accounts: &[Arc<Account>], ledger: &'a Ledger) -> Self {
+        let mut chats = HashMap::new();
+        let mut storage = HashMap::new();
+        for account in accounts {
+            let (known, stores) = account.model();
+            chats.extend(known.into_iter().map(|k| (k.chat_id.clone(), k)));
+            storage.extend(stores);
+        }
+        Self {
+            chats,
+            storage,
+            slots: ledger
+                .messages
+                .iter()
+                .map(|m| ((m.src.clone(), m.index), m))
+                .collect(),
+            by_response: ledger
+                .messages
+                .iter()
+                .map(|m| (m.response_id.as_str(), m))
+                .collect(),
+        }
+    }
+
+    /// The chat that stores an acknowledged message.
+    fn holder(&self, message: &AckedMessage) -> Option<String> {
+        let root = &self.chats.get(&message.chat_id)?.root;
+        let slot = (message.src.clone(), message.index);
+        Some(self.storage.get(root)?.holder(&slot))
+    }
+
+    /// The message in the slot a copy or regeneration came from.
+    fn source(&self, message: &AckedMessage) -> Option<&'a AckedMessage> {
+        match &message.origin {
+            Origin::Copied(slot) | Origin::Regenerated(slot) => self.slots.get(slot).copied(),
+            _ => None,
+        }
+    }
 }
 
 pub async fn verify(
@@ -78,6 +152,7 @@ pub async fn verify(
         acked_messages: ledger.messages.len(),
         unresolved: ledger.unresolved.len(),
         uncertain_trees: ledger.trees.values().filter(|t| t.uncertain).count(),
+        imported: ledger.imports.len(),
         ..Findings::default()
     };
     let mut tokens = Vec::new();
@@ -86,11 +161,49 @@ pub async fn verify(
         tokens.push(patiently(api, &call).await.str("access_token"));
     }
     let tokens = &tokens;
-    let tree = |chat: &ChatRecord| &ledger.trees[&chat.root_chat_id];
+    let model = Model::new(accounts, ledger);
+    let tree = |root: &str| &ledger.trees[root];
 
-    // Every acknowledged chat and branch, as its owner sees it: the live ones page by page,
-    // those in the trash answer 404.
-    let reads: Vec<ReadBack> = stream::iter(&ledger.chats)
+    // Every acknowledged chat and branch, and every member of the imported conversations.
+    let mut chats: Vec<Chat> = ledger
+        .chats
+        .iter()
+        .map(|c| Chat {
+            account: c.account,
+            chat_id: c.chat_id.clone(),
+            root: c.root_chat_id.clone(),
+            imported: tree(&c.root_chat_id).imported,
+        })
+        .collect();
+    for import in &ledger.imports {
+        let call = Call::to(Endpoint::GetTree)
+            .token(&tokens[import.account])
+            .query("chat_id", &import.root);
+        let reply = patiently(api, &call).await;
+        match reply.is(200).then(|| reply.parse::<TreeView>()) {
+            Some(Ok(view)) => chats.extend(
+                view.members
+                    .into_iter()
+                    .filter(|m| m.chat_id != import.root)
+                    .map(|m| Chat {
+                        account: import.account,
+                        chat_id: m.chat_id,
+                        root: import.root.clone(),
+                        imported: true,
+                    }),
+            ),
+            _ => findings.problem(format!(
+                "imported {}: get-tree answers {}",
+                import.root,
+                reply.describe()
+            )),
+        }
+    }
+    findings.imported_chats = chats.iter().filter(|c| c.imported).count();
+
+    // Every chat as its owner sees it: the live ones page by page; those in the trash (with
+    // their conversation, or by a branch deletion) answer 404.
+    let reads: Vec<ReadBack> = stream::iter(&chats)
         .map(|chat| async move {
             let token = &tokens[chat.account];
             let (read, pages) = read_history(api, token, &chat.chat_id).await;
@@ -102,13 +215,22 @@ pub async fn verify(
     let mut histories: HashMap<&str, History> = HashMap::new();
     for (chat, read, pages) in reads {
         findings.pages += pages;
-        match (read, tree(chat).trashed) {
+        let removed = model
+            .chats
+            .get(&chat.chat_id)
+            .is_some_and(|k| k.removed.is_some());
+        let gone = match tree(&chat.root).trashed {
+            Some(true) => Some(true),
+            Some(false) => Some(removed),
+            None => None,
+        };
+        match (read, gone) {
             (Ok(Some(history)), Some(false) | None) => {
                 histories.insert(&chat.chat_id, history);
             }
-            (Ok(None), Some(true) | None) => {}
+            (Ok(None), Some(true) | None) => findings.deleted_branches += removed as usize,
             (Ok(Some(_)), Some(true)) => findings.problem(format!(
-                "{}: its conversation was deleted, yet it reads",
+                "{}: deleted (its conversation or by a branch deletion), yet it reads",
                 chat.chat_id
             )),
             (Ok(None), Some(false)) => findings.problem(format!(
@@ -118,46 +240,64 @@ pub async fn verify(
             (Err(why), _) => findings.problem(format!("{}: {why}", chat.chat_id)),
         }
     }
-    let messages = |chat_id: &str| -> &[MessageView] {
-        histories
-            .get(chat_id)
-            .map_or(&[], |h| h.messages.as_slice())
-    };
 
-    // Each chat shows its prefix, then only messages sent to it, each once.
+    // Each chat shows exactly the slots the model gives it, each filled by its acknowledged
+    // message; its parent and cut are the model's.
     let mut own_acked: HashMap<&str, usize> = HashMap::new();
     for acked in &ledger.messages {
-        *own_acked.entry(&acked.chat_id).or_default() += 1;
+        *own_acked.entry(&acked.src).or_default() += 1;
     }
-    for chat in &ledger.chats {
+    for chat in chats.iter().filter(|c| !c.imported) {
         let Some(history) = histories.get(chat.chat_id.as_str()) else {
             continue;
         };
+        let Some(known) = model.chats.get(&chat.chat_id) else {
+            findings.problem(format!("{}: acknowledged, not in the model", chat.chat_id));
+            continue;
+        };
+        let uncertain = tree(&chat.root).uncertain;
         let (view, shown) = (&history.view, &history.messages);
-        let own_from = chat.parent.as_ref().map_or(0, |(_, index)| index + 1);
+        let own = &known.history;
+        let expected_len = own.own_from + own_acked.get(own.src.as_str()).copied().unwrap_or(0);
+        if !uncertain && shown.len() != expected_len {
+            findings.problem(format!(
+                "{}: {} messages, the model has {expected_len} (inherited included)",
+                chat.chat_id,
+                shown.len()
+            ));
+        }
         let mut seen = HashSet::new();
         for (i, message) in shown.iter().enumerate() {
-            if !seen.insert(message.question.as_str()) {
+            if !seen.insert(message.response_id.as_str()) {
                 findings.problem(format!(
                     "{}: {:?} shown twice",
                     chat.chat_id, message.question
                 ));
             }
-            // Its own messages were all sent to this very chat.
-            if i >= own_from && ledger.questions.get(&message.question) != Some(&chat.chat_id) {
-                findings.problem(format!(
-                    "{}: message {i} {:?} was never sent to it",
+            let slot = own.slot(i);
+            match model.slots.get(&slot) {
+                Some(acked)
+                    if acked.response_id == message.response_id
+                        && acked.question == message.question
+                        && acked.response == message.response => {}
+                Some(acked) => findings.problem(format!(
+                    "{}: message {i} is {:?} ({}), the model has {:?} ({}) from {} there",
+                    chat.chat_id,
+                    message.question,
+                    message.response_id,
+                    acked.question,
+                    acked.response_id,
+                    acked.chat_id
+                )),
+                None if uncertain => {}
+                None => findings.problem(format!(
+                    "{}: message {i} {:?} fills slot {slot:?}, which no acknowledged write filled",
                     chat.chat_id, message.question
-                ));
+                )),
             }
         }
-        let expected_len = own_from + own_acked.get(chat.chat_id.as_str()).copied().unwrap_or(0);
-        if !tree(chat).uncertain && shown.len() != expected_len {
-            findings.problem(format!(
-                "{}: {} messages, {expected_len} acknowledged (inherited included)",
-                chat.chat_id,
-                shown.len()
-            ));
+        if !uncertain && shown.len() == expected_len {
+            findings.modelled += 1;
         }
         if let Some(Some(name)) = ledger.names.get(&chat.chat_id)
             && view.name != *name
@@ -167,64 +307,54 @@ pub async fn verify(
                 chat.chat_id, view.name
             ));
         }
-        if view.root_chat_id != chat.root_chat_id
-            || view.account_id != tokens_account(accounts, chat.account)
-        {
+        if view.root_chat_id != chat.root || view.account_id != accounts[chat.account].account_id {
             findings.problem(format!(
                 "{}: wrong root or account in its view",
                 chat.chat_id
             ));
         }
-        if let Some((parent, index)) = &chat.parent {
-            let prefix = |list: &[MessageView]| -> Vec<String> {
-                list.iter()
-                    .take(index + 1)
-                    .map(|m| m.response_id.clone())
-                    .collect()
-            };
-            let inherited = prefix(messages(parent));
-            if histories.contains_key(parent.as_str())
-                && (inherited.len() != index + 1 || prefix(shown) != inherited)
-            {
-                findings.problem(format!(
-                    "branch {} does not show the first {} messages of {parent}",
-                    chat.chat_id,
-                    index + 1
-                ));
-            }
-            if view.parent_chat_id.as_ref() != Some(parent)
-                || view.created_from_message_index != Some(*index as i64)
-            {
-                findings.problem(format!("branch {}: wrong parent or index", chat.chat_id));
-            }
+        let parent = known.parent.as_ref();
+        if view.parent_chat_id.as_ref() != parent.map(|(p, _)| p)
+            || view.created_from_message_index != parent.map(|(_, cut)| *cut)
+        {
+            findings.problem(format!(
+                "{}: parent {:?} at {:?}, the model has {parent:?}",
+                chat.chat_id, view.parent_chat_id, view.created_from_message_index
+            ));
         }
     }
 
-    // Each acknowledged message exactly where the service said it put it.
-    for acked in &ledger.messages {
-        if !histories.contains_key(acked.chat_id.as_str()) {
-            continue; // in the trash: checked in MongoDB below
-        }
-        let matches = messages(&acked.chat_id).get(acked.index).is_some_and(|m| {
-            m.response_id == acked.response_id
-                && m.question == acked.question
-                && m.response == acked.response
-        });
-        if !matches {
+    // Copies hold their source's text (with ids of their own); regenerations its question.
+    for message in &ledger.messages {
+        let Some(source) = model.source(message) else {
+            continue;
+        };
+        let wrong = match message.origin {
+            Origin::Copied(_) => {
+                message.question != source.question
+                    || message.response != source.response
+                    || message.response_id == source.response_id
+            }
+            _ => message.question != source.question,
+        };
+        if wrong {
             findings.problem(format!(
-                "{}: acknowledged message {} is not at index {}",
-                acked.chat_id, acked.response_id, acked.index
+                "{} at {}: {:?} / {:?} is no {:?} of {:?} / {:?}",
+                message.chat_id,
+                message.index,
+                message.question,
+                message.response,
+                message.origin,
+                source.question,
+                source.response
             ));
         }
     }
 
     // Exactly one active member per conversation tree: the last acknowledged choice.
     let mut members: HashMap<&str, Vec<&str>> = HashMap::new();
-    for chat in &ledger.chats {
-        members
-            .entry(&chat.root_chat_id)
-            .or_default()
-            .push(&chat.chat_id);
+    for chat in &chats {
+        members.entry(&chat.root).or_default().push(&chat.chat_id);
     }
     for (root, members) in &members {
         let Some(root_view) = histories.get(root) else {
@@ -236,7 +366,7 @@ pub async fn verify(
             .filter(|m| histories.get(m).is_some_and(|h| h.view.active))
             .collect();
         let named = &root_view.view.active_branch_id;
-        let expected = &ledger.trees[*root].active;
+        let expected = &tree(root).active;
         if active.len() != 1
             || active[0] != named
             || expected.as_ref().is_some_and(|e| e != named)
@@ -252,12 +382,29 @@ pub async fn verify(
         }
     }
 
+    // Imported conversations export as the export they were made of.
+    for import in &ledger.imports {
+        let call = Call::to(Endpoint::ExportChat)
+            .token(&tokens[import.account])
+            .query("chat_id", &import.root);
+        let reply = patiently(api, &call).await;
+        let shape = reply
+            .parse::<GptConversation>()
+            .and_then(|export| Shape::of(&export));
+        if !reply.is(200) || shape.as_ref().ok() != Some(&import.shape) {
+            findings.problem(format!(
+                "imported {} exports as {shape:?}, not as its source {:?}",
+                import.root, import.shape
+            ));
+        }
+    }
+
     // The lists: every live conversation exactly once, as it reads; the trash exactly the
     // deleted ones.
     let unresolved_creates = ledger
         .unresolved
         .iter()
-        .filter(|u| u.endpoint == "create-chat")
+        .filter(|u| matches!(u.endpoint, "create-chat" | "fork-chat" | "import-chats"))
         .count();
     for (index, token) in tokens.iter().enumerate() {
         let trees: HashMap<&str, &TreeRecord> = ledger
@@ -277,16 +424,12 @@ pub async fn verify(
         .await;
     }
 
-    search_sample(api, tokens, ledger, &histories, &mut findings).await;
+    search_sample(api, tokens, ledger, &model, &histories, &mut findings).await;
 
-    if let Err(e) = check_store(database, accounts, ledger, &mut findings).await {
+    if let Err(e) = check_store(database, accounts, ledger, &model, &chats, &mut findings).await {
         findings.problem(format!("reading MongoDB: {e}"));
     }
     findings
-}
-
-fn tokens_account(accounts: &[Arc<Account>], index: usize) -> &str {
-    &accounts[index].account_id
 }
 
 /// Reads a chat's whole visible history: the default page (the newest 100), then older pages
@@ -583,26 +726,48 @@ async fn list_all(
     }
 }
 
-/// Acknowledged messages found by the word only they hold: once, where they are stored, with
-/// every live member that shows them; none from the trash.
+/// Acknowledged messages found by the word only they hold: once, in the chat that stores them,
+/// with every live member that shows them; none from the trash (or from a deleted branch).
+/// Messages whose word other stored messages share (copied by a fork or an import, or
+/// regenerated) are left out.
 async fn search_sample(
     api: &Api,
     tokens: &[String],
     ledger: &Ledger,
+    model: &Model<'_>,
     histories: &HashMap<&str, History>,
     findings: &mut Findings,
 ) {
-    let chats: HashMap<&str, &ChatRecord> = ledger
-        .chats
+    let mut shared_tags: HashSet<&str> = ledger
+        .messages
         .iter()
-        .map(|c| (c.chat_id.as_str(), c))
+        .filter_map(|m| model.source(m))
+        .map(|m| m.tag.as_str())
         .collect();
-    let step = (ledger.messages.len() / SEARCH_SAMPLE).max(1);
-    for acked in ledger.messages.iter().step_by(step) {
-        let chat = chats[acked.chat_id.as_str()];
-        let tree = &ledger.trees[&chat.root_chat_id];
+    let imported: HashSet<&str> = ledger
+        .imports
+        .iter()
+        .flat_map(|i| i.questions.iter().map(String::as_str))
+        .collect();
+    for message in &ledger.messages {
+        if imported.contains(message.question.as_str()) {
+            shared_tags.insert(&message.tag);
+        }
+    }
+    let sample: Vec<&AckedMessage> = ledger
+        .messages
+        .iter()
+        .filter(|m| !m.tag.is_empty() && !shared_tags.contains(m.tag.as_str()))
+        .collect();
+    let step = (sample.len() / SEARCH_SAMPLE).max(1);
+    for acked in sample.into_iter().step_by(step) {
+        let Some(known) = model.chats.get(&acked.chat_id) else {
+            continue;
+        };
+        let root = &known.root;
+        let tree = &ledger.trees[root];
         let call = Call::to(Endpoint::SearchMessages)
-            .token(&tokens[chat.account])
+            .token(&tokens[tree.account])
             .query("q", &acked.tag);
         let reply = patiently(api, &call).await;
         let page: Page<SearchHit> = match reply.is(200).then(|| reply.parse()) {
@@ -618,6 +783,11 @@ async fn search_sample(
         };
         findings.searched += 1;
         let hits: Vec<&SearchHit> = page.items.iter().collect();
+        let holder = model.holder(acked).unwrap_or_default();
+        let holder_live = model
+            .chats
+            .get(&holder)
+            .is_some_and(|k| k.removed.is_none());
         match tree.trashed {
             Some(true) if !hits.is_empty() => {
                 findings.problem(format!(
@@ -625,37 +795,40 @@ async fn search_sample(
                     acked.tag
                 ));
             }
-            Some(false) => {
+            Some(false) if !holder_live && !hits.is_empty() => {
+                findings.problem(format!(
+                    "search {:?} finds a message of a deleted branch: {:?}",
+                    acked.tag,
+                    hits.iter().map(|h| &h.chat_id).collect::<Vec<_>>()
+                ));
+            }
+            Some(false) if holder_live => {
                 // Every read member whose history shows this message at this index.
-                let mut showing: Vec<&str> = ledger
-                    .chats
+                let mut showing: Vec<&str> = histories
                     .iter()
-                    .filter(|c| c.root_chat_id == chat.root_chat_id)
-                    .filter(|c| {
-                        histories.get(c.chat_id.as_str()).is_some_and(|h| {
-                            h.messages
+                    .filter(|(_, h)| {
+                        h.view.root_chat_id == *root
+                            && h.messages
                                 .get(acked.index)
                                 .is_some_and(|m| m.response_id == acked.response_id)
-                        })
                     })
-                    .map(|c| c.chat_id.as_str())
+                    .map(|(chat, _)| *chat)
                     .collect();
                 showing.sort();
                 let fits = |hit: &SearchHit| {
                     let mut shown: Vec<&str> = hit.shown_in.iter().map(String::as_str).collect();
                     shown.sort();
-                    hit.chat_id == acked.chat_id
+                    hit.chat_id == holder
                         && hit.index == Some(acked.index as i64)
-                        && hit.root_chat_id == chat.root_chat_id
-                        && hit.shown_in.first() == Some(&acked.chat_id)
+                        && hit.root_chat_id == *root
+                        && hit.shown_in.first() == Some(&holder)
                         && (tree.uncertain || shown == showing)
                 };
                 if hits.len() != 1 || !fits(hits[0]) {
                     findings.problem(format!(
-                        "search {:?}: {} hits, expected one in {} at {} shown in {showing:?}: {:?}",
+                        "search {:?}: {} hits, expected one in {holder} at {} shown in {showing:?}: {:?}",
                         acked.tag,
                         hits.len(),
-                        acked.chat_id,
                         acked.index,
                         hits.iter()
                             .map(|h| (&h.chat_id, h.index, &h.shown_in))
@@ -668,39 +841,50 @@ async fn search_sample(
     }
 }
 
-/// Straight from MongoDB: every stored message is an acknowledged one, stored once, where its
-/// answer said (or one of the unresolved writes); every acknowledged message is stored; every
-/// chat's own messages sit at positions `start..message_count`, each once (`start` is 0 for a
-/// root and `created_from_message_index + 1` for a branch); every chat, conversation and
-/// idempotency key stored belongs to an acknowledged write.
+/// Straight from MongoDB: every stored message is an acknowledged one, stored once, at the
+/// index its answer said, in the chat the model says holds it (or one of the unresolved
+/// writes); every acknowledged message is stored; no question is stored more often than
+/// acknowledged writes put it there (no duplicate); every chat's own messages sit at dense
+/// positions `start..message_count`, each once, where `start` follows its lineage (0 with
+/// none, else one past the last position it takes from other chats: a branch starts after its
+/// cut until a promote moves what it holds); every chat, conversation and idempotency key
+/// stored belongs to an acknowledged write. Imported conversations store exactly a message per
+/// user node of the export they came from.
 async fn check_store(
     database: &mongodb::Database,
     accounts: &[Arc<Account>],
     ledger: &Ledger,
+    model: &Model<'_>,
+    chats: &[Chat],
     findings: &mut Findings,
 ) -> mongodb::error::Result<()> {
     let account_ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
     let ours = doc! { "account_id": { "$in": &account_ids } };
-    let unresolved = |endpoint: &str| {
+    let unresolved = |endpoints: &[&str]| {
         ledger
             .unresolved
             .iter()
-            .filter(|u| u.endpoint == endpoint)
+            .filter(|u| endpoints.contains(&u.endpoint))
             .count()
     };
+    let imported: HashMap<&str, &str> = chats
+        .iter()
+        .filter(|c| c.imported)
+        .map(|c| (c.chat_id.as_str(), c.root.as_str()))
+        .collect();
 
     // Messages.
-    let acked: HashMap<&str, &crate::workload::AckedMessage> = ledger
-        .messages
-        .iter()
-        .map(|m| (m.response_id.as_str(), m))
-        .collect();
     let unresolved_questions: HashSet<&str> = ledger
         .unresolved
         .iter()
         .filter_map(|u| u.question.as_deref())
         .collect();
+    let mut acked_questions: HashMap<&str, usize> = HashMap::new();
+    for message in &ledger.messages {
+        *acked_questions.entry(&message.question).or_default() += 1;
+    }
     let mut stored_questions: HashMap<String, usize> = HashMap::new();
+    let mut imported_stored: HashMap<&str, usize> = HashMap::new();
     let mut found: HashSet<String> = HashSet::new();
     let mut positions: HashMap<String, Vec<i64>> = HashMap::new();
     let mut cursor = database
@@ -714,77 +898,110 @@ async fn check_store(
         let position = message.get_i64("position").unwrap_or(-1);
         let response_id = message.get_str("response_id").unwrap_or_default();
         let question = message.get_str("question").unwrap_or_default();
-        *stored_questions.entry(question.to_owned()).or_default() += 1;
         positions.entry(chat_id.clone()).or_default().push(position);
-        if ledger.questions.get(question) != Some(&chat_id) {
-            findings.problem(format!(
-                "stored message {question:?} in {chat_id} was never sent there"
-            ));
+        if let Some(root) = imported.get(chat_id.as_str()) {
+            *imported_stored.entry(root).or_default() += 1;
+            continue;
         }
-        match acked.get(response_id) {
-            Some(a) if a.chat_id == chat_id && a.index as i64 == position => {
-                found.insert(response_id.to_owned());
+        *stored_questions.entry(question.to_owned()).or_default() += 1;
+        match model.by_response.get(response_id) {
+            Some(a) => {
+                let holder = model.holder(a).unwrap_or_default();
+                if holder == chat_id && a.index as i64 == position {
+                    found.insert(response_id.to_owned());
+                } else {
+                    findings.problem(format!(
+                        "acknowledged message {response_id} ({:?}) stored in {chat_id} at \
+                         {position}; the model has it in {holder} at {}",
+                        a.question, a.index
+                    ));
+                }
             }
-            Some(a) => findings.problem(format!(
-                "acknowledged message {response_id} stored in {chat_id} at {position}, answered {} at {}",
-                a.chat_id, a.index
-            )),
             None if unresolved_questions.contains(question) => findings.unresolved_stored += 1,
+            None if !model.chats.contains_key(&chat_id) => {} // an unresolved write's chat
             None => findings.problem(format!(
                 "{chat_id}: message {question:?} at {position} stored without acknowledgement"
             )),
         }
     }
     for (question, count) in &stored_questions {
-        if *count > 1 {
-            findings.problem(format!("{question:?} stored {count} times (a duplicate)"));
+        let acked = acked_questions.get(question.as_str()).copied().unwrap_or(0);
+        let allowed = acked + unresolved_questions.contains(question.as_str()) as usize;
+        if *count > allowed.max(1) {
+            findings.problem(format!(
+                "{question:?} stored {count} times, written {acked} times (a duplicate)"
+            ));
         }
     }
     for message in &ledger.messages {
         if !found.contains(&message.response_id) {
             findings.problem(format!(
-                "{}: acknowledged message {} not stored",
-                message.chat_id, message.response_id
+                "{}: acknowledged message {} ({:?}) not stored",
+                message.chat_id, message.response_id, message.question
+            ));
+        }
+    }
+    for import in &ledger.imports {
+        let stored = imported_stored
+            .get(import.root.as_str())
+            .copied()
+            .unwrap_or(0);
+        if stored != import.shape.user_nodes {
+            findings.problem(format!(
+                "imported {}: {stored} messages stored, its export has {} user nodes",
+                import.root, import.shape.user_nodes
             ));
         }
     }
 
-    // Chats: acknowledged ones, dense positions matching their counters.
-    let known: HashMap<&str, &ChatRecord> = ledger
-        .chats
-        .iter()
-        .map(|c| (c.chat_id.as_str(), c))
-        .collect();
+    // Chats: acknowledged ones, dense positions matching their counters and lineages.
     let mut unknown_chats = 0;
-    let mut chats = database
+    let mut chat_docs = database
         .collection::<Document>("chats")
         .find(ours.clone())
         .await?;
-    while let Some(chat) = chats.try_next().await? {
+    while let Some(chat) = chat_docs.try_next().await? {
         let chat_id = chat.get_str("chat_id").unwrap_or_default();
-        match known.get(chat_id) {
-            Some(record)
-                if chat.get_str("account_id").ok()
-                    == Some(&accounts[record.account].account_id) => {}
-            Some(_) => findings.problem(format!("chat {chat_id} stored under another account")),
-            None => unknown_chats += 1,
+        let account = chat.get_str("account_id").unwrap_or_default();
+        let owner = match (model.chats.get(chat_id), imported.get(chat_id)) {
+            (Some(known), _) => ledger.trees.get(&known.root).map(|t| t.account),
+            (None, Some(root)) => ledger.trees.get(*root).map(|t| t.account),
+            (None, None) => {
+                unknown_chats += 1;
+                None
+            }
+        };
+        if owner.is_some_and(|i| accounts[i].account_id != account) {
+            findings.problem(format!("chat {chat_id} stored under another account"));
         }
         let start = chat
-            .get_i64("created_from_message_index")
-            .map_or(0, |i| i + 1);
+            .get_array("lineage")
+            .ok()
+            .and_then(|l| l.last())
+            .and_then(|s| s.as_document())
+            .and_then(|s| s.get_i64("upto").ok())
+            .map_or(0, |upto| upto + 1);
         let count = chat.get_i64("message_count").unwrap_or(-1);
         let mut stored = positions.remove(chat_id).unwrap_or_default();
         stored.sort_unstable();
         if stored != (start..count).collect::<Vec<_>>() {
             findings.problem(format!(
-                "chat {chat_id}: positions {}..={} ({} messages), counter says {start}..{count}",
+                "chat {chat_id}: positions {}..={} ({} messages), counter and lineage say \
+                 {start}..{count}",
                 stored.first().unwrap_or(&-1),
                 stored.last().unwrap_or(&-1),
                 stored.len()
             ));
         }
     }
-    if unknown_chats > unresolved("create-chat") + unresolved("create-branch") {
+    let creating = [
+        "create-chat",
+        "create-branch",
+        "edit-message",
+        "regenerate-message",
+        "fork-chat",
+    ];
+    if unknown_chats > unresolved(&creating) && unresolved(&["import-chats"]) == 0 {
         findings.problem(format!(
             "{unknown_chats} chats stored that were never acknowledged"
         ));
@@ -819,28 +1036,27 @@ async fn check_store(
         let branches = conversation.get_i64("branch_count").unwrap_or(-1);
         if !tree.uncertain && branches != tree.branches as i64 {
             findings.problem(format!(
-                "conversation {root}: branch_count {branches}, {} created",
+                "conversation {root}: branch_count {branches}, {} expected",
                 tree.branches
             ));
         }
     }
-    if unknown_trees > unresolved("create-chat") {
+    if unknown_trees > unresolved(&["create-chat", "fork-chat", "import-chats"]) {
         findings.problem(format!(
             "{unknown_trees} conversations stored that were never acknowledged"
         ));
     }
 
     // Idempotency keys: one per acknowledged creating write, stored with it.
-    let keyed = ledger.chats.len() + ledger.messages.len();
     let keys = database
         .collection::<Document>("idempotency_keys")
         .count_documents(doc! { "_id.account_id": { "$in": &account_ids } })
         .await? as usize;
-    let allowance =
-        unresolved("create-chat") + unresolved("create-branch") + unresolved("add-message");
-    if keys < keyed || keys > keyed + allowance {
+    let allowance = unresolved(&creating) + unresolved(&["add-message", "import-chats"]);
+    if keys < ledger.keyed || keys > ledger.keyed + allowance {
         findings.problem(format!(
-            "{keys} idempotency keys stored for {keyed} acknowledged creating writes"
+            "{keys} idempotency keys stored for {} acknowledged creating writes",
+            ledger.keyed
         ));
     }
     Ok(())
