@@ -886,3 +886,23 @@ async fn reads_during_a_promotion_see_before_or_after_never_a_mix() {
         assert_eq!(history(&app, &token, &late).await, ["r0", "r1", "r2", "r3"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_made_during_a_promotion_inherits_what_its_parent_shows() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    for _ in 0..10 {
+        let root = create_chat(&app, &token, "R").await;
+        add(&app, &token, &root, &["r0", "r1", "r2", "r3"]).await;
+        let a = branch(&app, &token, &root, 1, "a").await;
+        add(&app, &token, &a, &["a2", "a3"]).await;
+        let late = branch(&app, &token, &root, 3, "late").await;
+        let query = [("branch_id", a.as_str())];
+        let (promoted, made) = tokio::join!(
+            call(&app, &token, Endpoint::PromoteBranch, &query, None),
+            branch(&app, &token, &late, 3, "during"),
+        );
+        assert_eq!(promoted.status, 200);
+        assert_eq!(history(&app, &token, &made).await, ["r0", "r1", "r2", "r3"]);
+    }
+}
