@@ -68,6 +68,18 @@ async fn history(app: &App, token: &str, chat: &str) -> Vec<String> {
     )
 }
 
+async fn set_active(app: &App, token: &str, root: &str, branch: &str) {
+    let body = json!({ "branch_id": branch });
+    ok(
+        app,
+        token,
+        Endpoint::SetActiveBranch,
+        &[("chat_id", root)],
+        Some(body),
+    )
+    .await;
+}
+
 async fn tree(app: &App, token: &str, chat: &str) -> Value {
     ok(app, token, Endpoint::GetTree, &[("chat_id", chat)], None).await
 }
@@ -100,14 +112,7 @@ async fn the_tree_is_drawn_in_one_answer() {
     let app = app().await;
     let (_, token) = user(&app).await;
     let (root, b, c, d) = sample(&app, &token).await;
-    ok(
-        &app,
-        &token,
-        Endpoint::SetActiveBranch,
-        &[("chat_id", &root)],
-        Some(json!({"branch_id": c})),
-    )
-    .await;
+    set_active(&app, &token, &root, &c).await;
     let view = tree(&app, &token, &d).await;
     let order: Vec<&str> = view["members"]
         .as_array()
@@ -248,14 +253,7 @@ async fn deleting_a_branch_takes_its_subtree_and_restoring_brings_it_back() {
     let (root, b, c, d) = sample(&app, &token).await;
     // e is cut from b inside b's inherited prefix: below b, though it inherits nothing of b's.
     let e = branch(&app, &token, &b, 1, "e").await;
-    ok(
-        &app,
-        &token,
-        Endpoint::SetActiveBranch,
-        &[("chat_id", &root)],
-        Some(json!({"branch_id": c})),
-    )
-    .await;
+    set_active(&app, &token, &root, &c).await;
     let before = everything(&app, &token, &root).await;
 
     let deleted = ok(
@@ -368,14 +366,7 @@ async fn pruning_keeps_one_path_and_is_undone_as_one() {
     let app = app().await;
     let (_, token) = user(&app).await;
     let (root, b, c, d) = sample(&app, &token).await;
-    ok(
-        &app,
-        &token,
-        Endpoint::SetActiveBranch,
-        &[("chat_id", &root)],
-        Some(json!({"branch_id": d})),
-    )
-    .await;
+    set_active(&app, &token, &root, &d).await;
     let before = everything(&app, &token, &root).await;
     let pruned = ok(
         &app,
