@@ -356,7 +356,9 @@ pub fn promote(members: &[Chat], branch_id: &str, old_main_name: &str) -> Option
                 updated.parent_chat_id = Some(old_main.chat_id.clone());
             }
         }
-        if updated.lineage != member.lineage
+        // The root always changes (its history does, even when its length does not).
+        if member.is_root()
+            || updated.lineage != member.lineage
             || updated.parent_chat_id != member.parent_chat_id
             || updated.message_count != member.message_count
         {
@@ -529,6 +531,12 @@ mod rules {
         assert_eq!(promotion.old_main.created_from_message_index, Some(4));
         assert_eq!(promotion.old_main.message_count, 10);
         assert!(promote(&members, &root.chat_id, "x").is_none());
+        // A branch as long as the root: the root's preview still follows its new history.
+        let mut same = new_branch(&root, 0, "same", Some("b9".into()));
+        same.message_count = root.message_count;
+        let promotion = promote(&[root.clone(), same.clone()], &same.chat_id, "before").unwrap();
+        let new_root = promotion.changed.iter().find(|c| c.is_root()).unwrap();
+        assert_eq!(new_root.last_question.as_deref(), Some("b9"));
     }
 
     #[test]
