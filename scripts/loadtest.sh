@@ -12,8 +12,10 @@
 # every request must be answered (503) within 5 s; the driver gives up after 6 s and counts
 # that as an error. Creating writes carry an Idempotency-Key and are retried with it after a
 # 503 until a definitive answer, so the verifier demands every acknowledged message exactly
-# once and nothing unacknowledged. Exits non-zero on any error, integrity problem, or write
-# left unresolved after all its retries.
+# once and nothing unacknowledged. A few percent of the mix are tree operations (get-tree,
+# edit, regenerate, delete/restore/prune branches, promote, compare, fork, export, import),
+# checked against the driver's model of what every chat shows. Exits non-zero on any error,
+# integrity problem, or write left unresolved after all its retries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh

