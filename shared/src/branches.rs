@@ -6,7 +6,7 @@ use mongodb::bson::{DateTime, doc};
 use crate::chats::{CHAT_NOT_FOUND, Refused, conversation_of, keep_answer, validate_name};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
-use crate::store::{Chat, Store};
+use crate::store::Store;
 use crate::time::rfc3339;
 use crate::tree;
 use crate::views::{ActiveBranchView, BranchView, NewBranchView};
@@ -31,11 +31,10 @@ pub async fn create_branch(
     if !(0..parent.message_count).contains(&message_index) {
         return Err(index_rule(parent.message_count));
     }
-    let (last_question, conversation) = tokio::try_join!(
-        question_at(store, &parent, message_index),
-        conversation_of(store, &parent)
-    )?;
-    let branch = tree::new_branch(&parent, message_index, name, last_question);
+    let conversation = conversation_of(store, &parent).await?;
+    // Its lineage and preview are taken again inside the transaction, from the parent as
+    // the transaction sees it.
+    let branch = tree::new_branch(&parent, message_index, name, None);
     crate::trees::check_members(&conversation, 1, config, "parent_chat_id")?;
     crate::trees::check_depth(&branch, config, "parent_chat_id")?;
     let view = NewBranchView {
@@ -100,16 +99,6 @@ fn index_rule(len: i64) -> ApiError {
         _ => format!("must be between 0 and {} for this chat", len - 1),
     };
     ApiError::invalid("message_index", rule)
-}
-
-/// The preview of the visible message at `index` of `chat`: its question's first characters.
-async fn question_at(store: &Store, chat: &Chat, index: i64) -> Result<Option<String>, ApiError> {
-    if index == chat.message_count - 1 {
-        return Ok(chat.last_question.clone());
-    }
-    let pieces = tree::pieces(chat, index, index + 1);
-    let found = store.messages_in(&chat.account_id, &pieces).await?;
-    Ok(found.first().map(|m| crate::messages::preview(&m.question)))
 }
 
 /// The direct branches of a chat or branch, oldest first.
