@@ -15,6 +15,8 @@ pub struct App {
     pub config: Config,
     /// Absent in the register function, which is never given the JWT secret.
     tokens: Option<Tokens>,
+    /// Signs get-chat's entity tags (with a key derived from the JWT secret).
+    tagger: Option<crate::tags::Tagger>,
     store: Store,
 }
 
@@ -25,10 +27,12 @@ impl App {
 
     async fn build(config: Config, jwt_secret: Option<&[u8]>) -> Result<Self, StartupError> {
         let tokens = jwt_secret.map(|s| Tokens::new(s, &config.jwt_issuer, config.token_ttl));
+        let tagger = jwt_secret.map(crate::tags::Tagger::new);
         let store = Store::connect(&config).await?;
         Ok(Self {
             config,
             tokens,
+            tagger,
             store,
         })
     }
@@ -70,19 +74,24 @@ impl App {
         })
     }
 
+    pub fn tagger(&self) -> Result<&crate::tags::Tagger, ApiError> {
+        self.tagger.as_ref().ok_or(ApiError::Internal)
+    }
+
     /// The account id the request's bearer token speaks for. The account must still exist:
     /// asked of the database on every request (one read of the `_id` index), so the tokens
     /// of a deleted account are refused at once, on every instance.
     pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
-        let bearer = self.tokens()?.verify(bearer_token(request)?)?;
-        if !self
-            .store()
-            .await?
-            .account_exists(&bearer.account_id)
-            .await?
-        {
+        let account_id = self.token_account(request)?;
+        if !self.store().await?.account_exists(&account_id).await? {
             return Err(ApiError::Unauthorized("Could not validate credentials"));
         }
-        Ok(bearer.account_id)
+        Ok(account_id)
+    }
+
+    /// The account id the request's bearer token speaks for, from the token alone: for a
+    /// handler whose own read confirms that the account exists (get-chat).
+    pub fn token_account(&self, request: &Request) -> Result<String, ApiError> {
+        Ok(self.tokens()?.verify(bearer_token(request)?)?.account_id)
     }
 }

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::requests::ChatUpdate;
 use crate::store::{Chat, Conversation, Inserted, ListPosition, Store, TrashPosition};
+use crate::tags::Tagger;
 use crate::text;
 use crate::time::rfc3339;
 use crate::tree;
@@ -131,20 +132,48 @@ pub async fn create_chat(
 
 /// A chat or branch with a page of its visible history: the newest `limit` messages before
 /// index `before` (default: the end), cut shorter if the answer would pass `MAX_PAGE_BYTES`.
+/// Answered with its entity tag, and without the page (`None`) when `known` says the client
+/// holds that tag already.
+///
+/// Revalidating a tag the client `offered` reads the conversation it names and nothing else
+/// (see `tags`): every change to the tree moves the conversation's version. Otherwise the
+/// chat, its conversation, its branches and the account are one read, the messages a second.
+/// The caller's token has been checked but not its account: that read confirms it (a tag is
+/// honoured only while the conversation is live, and deleting an account trashes them all).
+#[allow(clippy::too_many_arguments)]
 pub async fn get_chat(
     store: &Store,
+    tagger: &Tagger,
     account_id: &str,
     chat_id: &str,
     limit: Option<i64>,
     before: Option<i64>,
-) -> Result<ChatView, ApiError> {
+    offered: Option<&str>,
+    known: impl Fn(&str) -> bool,
+) -> Result<(String, Option<ChatView>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if let Some(root) = offered.and_then(crate::tags::root_named)
+        && let Some(version) = store.conversation_version(account_id, root).await?
+    {
+        let etag = tagger.page(chat_id, root, version, before, limit);
+        if known(&etag) {
+            return Ok((etag, None));
+        }
+    }
     // The chat and the messages its lineage names are read at one moment: a promotion
     // moves messages and rewrites lineages, and a mix of before and after would be wrong.
     let mut snapshot = store.snapshot().await?;
-    let chat = store
-        .find_chat_in(&mut snapshot, account_id, chat_id)
-        .await?
-        .ok_or(CHAT_NOT_FOUND)?;
+    let Some(read) = store.read_chat(&mut snapshot, account_id, chat_id).await? else {
+        return Err(match store.account_exists(account_id).await? {
+            true => CHAT_NOT_FOUND,
+            false => ACCOUNT_GONE,
+        });
+    };
+    if !read.account_exists() {
+        return Err(ACCOUNT_GONE);
+    }
+    let head = read.conversation().ok_or(CHAT_NOT_FOUND)?;
+    let chat = &read.chat;
     let end = match before {
         None => chat.message_count,
         Some(before) if (0..=chat.message_count).contains(&before) => before,
@@ -155,24 +184,22 @@ pub async fn get_chat(
             ));
         }
     };
-    let start = (end - limit.unwrap_or(DEFAULT_PAGE)).max(0);
-    let pieces = tree::pieces(&chat, start, end);
-    let messages = async {
-        Ok::<_, ApiError>(
-            store
-                .messages_in_at(&mut snapshot, account_id, &pieces)
-                .await?,
-        )
-    };
-    let (messages, branches, conversation) = tokio::try_join!(
-        messages,
-        store.branches_of(&chat),
-        store.find_conversation(account_id, &chat.root_chat_id, false),
-    )?;
-    let active = conversation.ok_or(CHAT_NOT_FOUND)?.active_branch_id;
+    let etag = tagger.page(chat_id, &chat.root_chat_id, head.version, before, limit);
+    if known(&etag) {
+        return Ok((etag, None));
+    }
+    let pieces = tree::pieces(chat, (end - limit).max(0), end);
+    let messages = store
+        .messages_in_at(&mut snapshot, account_id, &pieces)
+        .await?;
+    let active = head.active_branch_id.clone();
     let messages = messages.into_iter().map(MessageView::from).collect();
-    Ok(page_view(chat, &active, messages, branches, end))
+    let view = page_view(read.chat, &active, messages, read.branches, end);
+    Ok((etag, Some(view)))
 }
+
+/// A valid token whose account was deleted since it was issued.
+const ACCOUNT_GONE: ApiError = ApiError::Unauthorized("Could not validate credentials");
 
 /// The view of `chat` with the page `messages` (the newest ones before index `end`), cut to
 /// what fits in `MAX_PAGE_BYTES`.
@@ -193,6 +220,11 @@ pub(crate) fn page_view(
 
 /// The newest messages of `messages` whose JSON fits in `budget` bytes.
 fn fit(mut messages: Vec<MessageView>, budget: usize) -> Vec<MessageView> {
+    // Nearly always all of them, which a bound shows without encoding anything.
+    let bound: usize = messages.iter().map(|m| max_encoded_len(m) + 1).sum();
+    if bound <= budget {
+        return messages;
+    }
     let mut used = 0;
     let mut keep = messages.len();
     for message in messages.iter().rev() {
@@ -207,7 +239,28 @@ fn fit(mut messages: Vec<MessageView>, budget: usize) -> Vec<MessageView> {
 }
 
 fn encoded_len(value: &impl Serialize) -> usize {
-    serde_json::to_vec(value).map_or(0, |v| v.len())
+    let mut counter = ByteCount(0);
+    serde_json::to_writer(&mut counter, value).map_or(0, |()| counter.0)
+}
+
+/// A bound on a message's JSON size: escaping turns a byte into six at most (`\u001f`), and
+/// the field names, index and quotes take well under 128 bytes.
+fn max_encoded_len(m: &MessageView) -> usize {
+    6 * (m.question.len() + m.response.len() + m.response_id.len() + m.timestamp.len()) + 128
+}
+
+/// Counts what is written, storing nothing.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) fn chat_view(
@@ -526,6 +579,36 @@ pub(crate) async fn conversation_of(store: &Store, chat: &Chat) -> Result<Conver
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_size_bound_holds_for_the_worst_text_and_pages_are_cut_only_past_the_budget() {
+        let message = |text: &str| MessageView {
+            index: i64::MAX,
+            question: text.to_owned(),
+            response: text.to_owned(),
+            response_id: uuid::Uuid::new_v4().to_string(),
+            timestamp: "2026-11-25T00:00:00.000Z".to_owned(),
+        };
+        for text in [
+            "",
+            "plain",
+            &"\u{1f}".repeat(1000),
+            &"\"\\".repeat(500),
+            &"é".repeat(300),
+        ] {
+            let m = message(text);
+            assert!(encoded_len(&m) <= max_encoded_len(&m), "{text:?}");
+        }
+        let page: Vec<MessageView> = (0..10).map(|_| message(&"x".repeat(1000))).collect();
+        let one = encoded_len(&page[0]) + 1;
+        assert_eq!(fit(page.clone(), usize::MAX).len(), 10);
+        assert_eq!(
+            fit(page.clone(), one * 3 + 1).len(),
+            3,
+            "the newest that fit"
+        );
+        assert_eq!(fit(page, 0).len(), 0);
+    }
 
     #[test]
     fn names_must_be_present_visible_and_short() {

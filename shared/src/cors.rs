@@ -10,9 +10,9 @@ use crate::error::ApiError;
 use crate::routes::ROUTES;
 
 /// Request headers a page may send: the token, JSON bodies, retry keys.
-pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key";
+pub const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Idempotency-Key, If-None-Match";
 /// Response headers a page may read besides the always-readable ones.
-pub const EXPOSED_HEADERS: &str = "Retry-After, WWW-Authenticate, Allow, Idempotent-Replayed";
+pub const EXPOSED_HEADERS: &str = "Retry-After, WWW-Authenticate, Allow, Idempotent-Replayed, ETag";
 /// How long a browser may reuse a preflight answer, in seconds.
 const MAX_AGE: &str = "600";
 
@@ -215,7 +215,12 @@ mod tests {
         let headers = response.headers()["access-control-allow-headers"]
             .to_str()
             .unwrap();
-        for needed in ["Authorization", "Content-Type", "Idempotency-Key"] {
+        for needed in [
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "If-None-Match",
+        ] {
             assert!(headers.contains(needed), "{headers}");
         }
         let refused = allowed.preflight(Some(&origin("https://evil.example.com")), "POST");

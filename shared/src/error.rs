@@ -5,7 +5,7 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 use mongodb::error::{ErrorKind, WriteFailure};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON at all.
     #[error("{0}")]

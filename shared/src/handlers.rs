@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::chats::{self, ListFilter};
 use crate::error::ApiError;
-use crate::http::json;
+use crate::http::{self, json};
 use crate::idempotency::{self, Begin, Idempotency};
 use crate::requests::{
     self, ActiveBranch, BranchQuery, ChatPageQuery, ChatQuery, ChatUpdate, CompareQuery,
@@ -82,10 +82,21 @@ pub async fn create_chat(app: &App, request: Request) -> Outcome {
 /// `GET /chats/get-chat?chat_id=ID[&limit=N&before=I]` → 200 chat with a page of its visible
 /// messages (the newest `limit`, default 100, before index `before`) and its direct branches.
 pub async fn get_chat(app: &App, request: Request) -> Outcome {
-    let account = app.authenticate(&request).await?;
+    // The account is confirmed by the chat's own read (see `chats::get_chat`).
+    let account = app.token_account(&request)?;
     let q: ChatPageQuery = query(&request)?;
     let store = app.store().await?;
-    ok(&chats::get_chat(store, &account, &q.chat_id, q.limit, q.before).await?)
+    let offered = http::offered_tags(&request).next();
+    let known = |etag: &str| http::client_has(&request, etag);
+    let (tagger, chat_id) = (app.tagger()?, &q.chat_id);
+    let (etag, view) = chats::get_chat(
+        store, tagger, &account, chat_id, q.limit, q.before, offered, known,
+    )
+    .await?;
+    Ok(http::cacheable(
+        &etag,
+        view.map(|v| json(StatusCode::OK, &v)),
+    ))
 }
 
 /// `GET /chats/list-chats[?limit=&cursor=&archived=&pinned=]` → 200 a page of conversations.
@@ -97,7 +108,8 @@ pub async fn list_chats(app: &App, request: Request) -> Outcome {
         pinned: q.pinned,
     };
     let store = app.store().await?;
-    ok(&chats::list_chats(store, &account, filter, q.limit, q.cursor.as_deref()).await?)
+    let page = chats::list_chats(store, &account, filter, q.limit, q.cursor.as_deref()).await?;
+    Ok(http::cacheable_json(&request, &page))
 }
 
 /// `GET /chats/list-deleted[?limit=&cursor=]` → 200 a page of the trash.
@@ -212,7 +224,8 @@ pub async fn get_tree(app: &App, request: Request) -> Outcome {
     let account = app.authenticate(&request).await?;
     let q: TreeQuery = query(&request)?;
     let store = app.store().await?;
-    ok(&trees::get_tree(store, &account, &q.chat_id, q.limit, q.cursor.as_deref()).await?)
+    let tree = trees::get_tree(store, &account, &q.chat_id, q.limit, q.cursor.as_deref()).await?;
+    Ok(http::cacheable_json(&request, &tree))
 }
 
 /// `POST /chats/fork-chat {chat_id, message_index?, name}` → 200 the new conversation.

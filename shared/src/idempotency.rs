@@ -23,6 +23,7 @@ pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 const MAX_KEY_CHARS: usize = 255;
 
 /// A request's key, with what it must match.
+#[derive(Clone)]
 pub struct Idempotency {
     pending: IdempotencyRecord,
 }

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod app;
+mod appends;
 pub mod auth;
 pub mod branches;
 pub mod chats;
@@ -27,6 +28,7 @@ pub mod requests;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod tags;
 pub mod text;
 pub mod time;
 pub mod transfers;

@@ -101,7 +101,16 @@ async fn respond(
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let response = match to_lambda_request(request).await {
-        Ok((endpoint, request)) => endpoint.handle(&app, request).await,
+        // In a task of its own: hyper drops a request's future when its client hangs up, and
+        // a MongoDB operation dropped half-way leaves the driver without a usable connection
+        // for seconds, for every request of the process. Left to finish, it costs nothing.
+        Ok((endpoint, request)) => {
+            let app = app.clone();
+            let handled = tokio::spawn(async move { endpoint.handle(&app, request).await });
+            handled
+                .await
+                .unwrap_or_else(|_| ApiError::Internal.into_response())
+        }
         // Refused before any endpoint: CORS headers all the same, so a page can read why.
         Err(error) => {
             let mut response = error.into_response();

@@ -6,11 +6,11 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{DateTime, doc};
 use serde::{Deserialize, Serialize};
 
-use crate::chats::{CHAT_NOT_FOUND, Refused, keep_answer};
+use crate::appends::Append;
 use crate::cursor;
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
-use crate::store::{Chat, Message, Store};
+use crate::store::{Chat, Store};
 use crate::text;
 use crate::time::rfc3339;
 use crate::tree;
@@ -50,12 +50,12 @@ pub fn preview(question: &str) -> String {
     question.chars().take(PREVIEW_CHARS).collect()
 }
 
-/// Appends a pair to the caller's chat or branch at the next index.
-///
-/// One transaction: the chat's counter goes up by one and the message is inserted at the old
-/// value, so positions are dense and unique however many clients append at once, and a crash
-/// never leaves a gap; the conversation's `updated_at` moves (and, when this chat is the
-/// active member, its length and preview); and the answer is kept for the idempotency key.
+/// Appends a pair to the caller's chat or branch at the next index, in one transaction with
+/// whatever else this process is appending at the moment (group commit, see `appends`): the
+/// chat's counter goes up and the message is inserted at the old value, so positions are
+/// dense and unique however many clients append at once, and a crash never leaves a gap; the
+/// conversation's `updated_at` moves (and, when this chat is the active member, its length
+/// and preview); and the answer is kept for the idempotency key.
 pub async fn add_message(
     store: &Store,
     account_id: &str,
@@ -65,60 +65,15 @@ pub async fn add_message(
     idempotency: Option<&Idempotency>,
 ) -> Result<MessageView, ApiError> {
     validate_message(question, response)?;
-    // Ownership first: a stranger's chat id never queues behind the owner's writes.
-    let chat = store
-        .find_chat(account_id, chat_id)
-        .await?
-        .ok_or(CHAT_NOT_FOUND)?;
-    let preview = &preview(question);
-    let response_id = &uuid::Uuid::new_v4().to_string();
-    let root = &chat.root_chat_id;
-    store
-        .transaction(root, |session| async move {
-            let mut session = session.lock().await;
-            let Some(before) = store
-                .take_position(&mut session, account_id, chat_id, preview)
-                .await?
-            else {
-                return Ok(Err(Refused::NotFound));
-            };
-            let message = Message {
-                id: ObjectId::new(),
-                chat_id: chat_id.to_owned(),
-                account_id: account_id.to_owned(),
-                position: before.message_count,
-                question: question.to_owned(),
-                response: response.to_owned(),
-                response_id: response_id.clone(),
-                timestamp: DateTime::now(),
-            };
-            store.insert_message(&mut session, &message).await?;
-            // User text goes in as `$literal`: in a pipeline, a string starting with `$` would
-            // be read as a field path.
-            let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
-            let touched = store
-                .update_conversation(
-                    &mut session,
-                    account_id,
-                    root,
-                    vec![doc! { "$set": {
-                        "updated_at": message.timestamp,
-                        "active_length": { "$cond": [&is_active, message.position + 1, "$active_length"] },
-                        "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
-                    } }],
-                )
-                .await?;
-            if touched.is_none() {
-                return Ok(Err(Refused::NotFound));
-            }
-            let view = MessageView::from(message);
-            if let Err(refused) = keep_answer(store, &mut session, idempotency, &view).await? {
-                return Ok(Err(refused));
-            }
-            Ok(Ok(view))
-        })
-        .await?
-        .map_err(Refused::into_error)
+    let append = Append {
+        account_id: account_id.to_owned(),
+        chat_id: chat_id.to_owned(),
+        question: question.to_owned(),
+        response: response.to_owned(),
+        idempotency: idempotency.cloned(),
+        deadline: crate::store::request_deadline(),
+    };
+    store.appends.submit(store, append).await
 }
 
 /// Where a search stopped in each of its two sources.

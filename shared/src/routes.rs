@@ -245,6 +245,12 @@ pub(crate) fn deadline() -> Option<Instant> {
     DEADLINE.try_with(|deadline| *deadline).ok()
 }
 
+/// Runs `work` as if its request had to be answered by `deadline` (work done for several
+/// requests at once finishes before the earliest of theirs).
+pub(crate) async fn within<F: Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
 impl Endpoint {
     pub fn route(self) -> &'static Route {
         ROUTES
@@ -271,6 +277,23 @@ impl Endpoint {
     /// `Allow` for another wrong method, else the handler. Every answer carries the CORS
     /// headers; none fails, hangs past the request timeout, or is lost to a panic.
     pub async fn handle(self, app: &App, request: Request) -> Response<Body> {
+        self.handle_with(app, request, |app, request| self.dispatch(app, request))
+            .await
+    }
+
+    /// `handle` with the endpoint's handler given by the caller. A Lambda function passes its
+    /// own (`lambda::run`), so the call is resolved at compile time and LTO drops every other
+    /// handler from its binary; `handle` passes the runtime dispatch over all of them.
+    pub async fn handle_with<'a, H, F>(
+        self,
+        app: &'a App,
+        request: Request,
+        handler: H,
+    ) -> Response<Body>
+    where
+        H: FnOnce(&'a App, Request) -> F,
+        F: Future<Output = handlers::Outcome>,
+    {
         let started = Instant::now();
         let origin = request.headers().get(header::ORIGIN).cloned();
         let route = self.route();
@@ -280,7 +303,7 @@ impl Endpoint {
         } else if request.method() != route.method {
             ApiError::MethodNotAllowed(route.method.clone()).into_response()
         } else {
-            self.serve(app, request, started).await
+            self.serve(app, request, handler, started).await
         };
         cors.decorate(origin.as_ref(), &mut response);
         tracing::info!(
@@ -292,9 +315,20 @@ impl Endpoint {
         response
     }
 
-    async fn serve(self, app: &App, request: Request, started: Instant) -> Response<Body> {
+    async fn serve<'a, H, F>(
+        self,
+        app: &'a App,
+        request: Request,
+        handler: H,
+        started: Instant,
+    ) -> Response<Body>
+    where
+        H: FnOnce(&'a App, Request) -> F,
+        F: Future<Output = handlers::Outcome>,
+    {
         let deadline = started + app.config.request_timeout;
-        let work = DEADLINE.scope(deadline, self.dispatch(app, request));
+        // The handler is called inside, so a panic even before its first await is caught.
+        let work = DEADLINE.scope(deadline, async move { handler(app, request).await });
         let result =
             match tokio::time::timeout_at(deadline.into(), AssertUnwindSafe(work).catch_unwind())
                 .await

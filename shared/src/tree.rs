@@ -47,6 +47,7 @@ pub fn new_root(account_id: &str, name: &str) -> (Chat, Conversation) {
         trashed: false,
         deleted_at: None,
         purge_at: None,
+        version: 0,
     };
     (chat, conversation)
 }

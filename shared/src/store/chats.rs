@@ -54,6 +54,36 @@ pub struct Segment {
 /// `deleted_with` of the members that went to the trash with their whole conversation.
 const WITH_CONVERSATION: &str = "conversation";
 
+/// A chat with everything its view needs but the messages (`Store::read_chat`).
+#[derive(Debug, Deserialize)]
+pub struct ChatRead {
+    pub chat: Chat,
+    /// Its live conversation (none while it is in the trash): at most one.
+    conversation: Vec<ConversationHead>,
+    /// Its live direct branches, oldest first.
+    pub branches: Vec<Chat>,
+    /// The caller's account document, if it still exists: at most one.
+    account: Vec<Document>,
+}
+
+/// What a member's view takes from its conversation.
+#[derive(Debug, Deserialize)]
+pub struct ConversationHead {
+    pub active_branch_id: String,
+    #[serde(default)]
+    pub version: i64,
+}
+
+impl ChatRead {
+    pub fn conversation(&self) -> Option<&ConversationHead> {
+        self.conversation.first()
+    }
+
+    pub fn account_exists(&self) -> bool {
+        !self.account.is_empty()
+    }
+}
+
 impl Chat {
     pub fn is_root(&self) -> bool {
         self.parent_chat_id.is_none()
@@ -104,20 +134,66 @@ impl Store {
             .await
     }
 
-    /// Takes the next position of a live chat: its counter goes up by one and the chat is
-    /// returned as it was (its `message_count` is the new message's position).
-    pub(crate) async fn take_position(
+    /// The caller's live chat with its conversation's head, its branches, and whether the
+    /// account exists, in one command read in `session` (a snapshot): one round trip where
+    /// four reads would take two.
+    pub(crate) async fn read_chat(
         &self,
         session: &mut ClientSession,
         account_id: &str,
         chat_id: &str,
+    ) -> mongodb::error::Result<Option<ChatRead>> {
+        let pipeline = vec![
+            doc! { "$match": live(account_id, chat_id) },
+            doc! { "$replaceWith": { "chat": "$$ROOT" } },
+            doc! { "$lookup": {
+                "from": "conversations",
+                "localField": "chat.root_chat_id",
+                "foreignField": "_id",
+                "pipeline": [
+                    { "$match": { "account_id": account_id, "trashed": false } },
+                    { "$project": { "_id": 0, "active_branch_id": 1, "version": 1 } },
+                ],
+                "as": "conversation",
+            } },
+            doc! { "$lookup": {
+                "from": "chats",
+                "pipeline": [
+                    { "$match": { "account_id": account_id, "parent_chat_id": chat_id, "deleted_at": null } },
+                    { "$sort": { "created_at": 1, "_id": 1 } },
+                ],
+                "as": "branches",
+            } },
+            doc! { "$lookup": {
+                "from": "users",
+                "pipeline": [{ "$match": { "_id": account_id } }, { "$project": { "_id": 1 } }],
+                "as": "account",
+            } },
+        ];
+        let mut cursor = self
+            .collection_in::<Chat>("chats")
+            .aggregate(pipeline)
+            .with_type::<ChatRead>()
+            .session(&mut *session)
+            .await?;
+        cursor.next(session).await.transpose()
+    }
+
+    /// Takes the next `n` positions of a live chat: its counter goes up by `n` and the chat is
+    /// returned as it was (its `message_count` is the first new message's position).
+    pub(crate) async fn take_positions(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        chat_id: &str,
+        n: i64,
         last_question: &str,
     ) -> mongodb::error::Result<Option<Chat>> {
         self.collection::<Chat>("chats")
             .find_one_and_update(
                 live(account_id, chat_id),
                 doc! {
-                    "$inc": { "message_count": 1 },
+                    "$inc": { "message_count": n },
                     "$set": { "last_question": last_question },
                 },
             )

@@ -1,6 +1,7 @@
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 use mongodb::bson::{self, Bson, DateTime, Document, Timestamp, doc};
+use mongodb::options::UpdateModifications;
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -43,6 +44,11 @@ pub struct Conversation {
     /// ...and purged, with every chat and message, after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<DateTime>,
+    /// Goes up with every change to the tree (see `update_conversation`): what a member's
+    /// view shows — its history, name, branches, the active member — is fixed by it, so it
+    /// identifies that view for conditional reads.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// Where a page of list-chats ends: the sort key of its last item.
@@ -66,6 +72,30 @@ pub struct Listed {
     /// The moment it was read at: later pages read the same one, so that no item is skipped
     /// or repeated while items move under concurrent writes. `None` when it was read live.
     pub at: Option<Timestamp>,
+}
+
+/// `update`, with the conversation's `version` going up by one.
+fn counted(update: UpdateModifications) -> UpdateModifications {
+    match update {
+        UpdateModifications::Document(mut update) => {
+            match update.get_document_mut("$inc") {
+                Ok(inc) => {
+                    inc.insert("version", 1);
+                }
+                Err(_) => {
+                    update.insert("$inc", doc! { "version": 1 });
+                }
+            }
+            UpdateModifications::Document(update)
+        }
+        UpdateModifications::Pipeline(mut stages) => {
+            stages.push(
+                doc! { "$set": { "version": { "$add": [{ "$ifNull": ["$version", 0] }, 1] } } },
+            );
+            UpdateModifications::Pipeline(stages)
+        }
+        other => other,
+    }
 }
 
 /// MongoDB's codes when a snapshot is older than the history it keeps (5 minutes by default),
@@ -100,6 +130,20 @@ impl Store {
             .await?)
     }
 
+    /// The version of the caller's live conversation `root_chat_id` (one read of `_id`).
+    pub async fn conversation_version(
+        &self,
+        account_id: &str,
+        root_chat_id: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        let found = self
+            .collection::<Document>("conversations")
+            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false })
+            .projection(doc! { "_id": 0, "version": 1 })
+            .await?;
+        Ok(found.map(|d| d.get_i64("version").unwrap_or(0)))
+    }
+
     /// The caller's live conversation, read inside a transaction.
     pub(crate) async fn find_conversation_in(
         &self,
@@ -113,19 +157,20 @@ impl Store {
             .await
     }
 
-    /// Applies `update` to the caller's live conversation inside a transaction; returns it as
-    /// it is afterwards, or `None` when there is no such live conversation.
+    /// Applies `update` to the caller's live conversation inside a transaction, and counts it
+    /// in its `version`; returns it as it is afterwards, or `None` when there is no such live
+    /// conversation. Every change to a tree goes through here, in the transaction making it.
     pub(crate) async fn update_conversation(
         &self,
         session: &mut ClientSession,
         account_id: &str,
         root_chat_id: &str,
-        update: impl Into<mongodb::options::UpdateModifications>,
+        update: impl Into<UpdateModifications>,
     ) -> mongodb::error::Result<Option<Conversation>> {
         self.collection::<Conversation>("conversations")
             .find_one_and_update(
                 doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
-                update,
+                counted(update.into()),
             )
             .return_document(mongodb::options::ReturnDocument::After)
             .session(session)
@@ -152,7 +197,7 @@ impl Store {
             ),
         };
         self.collection::<Conversation>("conversations")
-            .find_one_and_update(filter, update)
+            .find_one_and_update(filter, counted(update.into()))
             .return_document(mongodb::options::ReturnDocument::After)
             .session(session)
             .await

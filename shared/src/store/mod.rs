@@ -24,7 +24,7 @@ mod login_attempts;
 mod messages;
 
 pub use accounts::{Inserted, User};
-pub use chats::{Chat, Segment};
+pub use chats::{Chat, ChatRead, ConversationHead, Segment};
 pub use conversations::{Conversation, ListPosition, Listed, TrashPosition};
 pub use idempotency::{IdempotencyRecord, KeyId, Replay};
 pub use login_attempts::LoginAttempts;
@@ -45,7 +45,11 @@ use tokio::sync::{Mutex, MutexGuard, OnceCell};
 use crate::config::{Config, StartupError};
 use crate::error::{ApiError, is_unavailable};
 
-pub struct Store {
+/// Cheap to clone: clones share the client, its pool and the queues.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+pub struct Inner {
     client: Client,
     db: Database,
     /// Set once the indexes exist; until then every request tries to create them, so a
@@ -58,6 +62,16 @@ pub struct Store {
     /// process they queue here, in arrival order, instead of letting their transactions
     /// conflict and retry; across processes the transactions alone keep them correct.
     turns: Box<[Mutex<()>]>,
+    /// add-message's queues for group commit (see `appends`).
+    pub(crate) appends: crate::appends::Lanes,
+}
+
+impl std::ops::Deref for Store {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
 }
 
 const TURNS: usize = 64;
@@ -99,13 +113,14 @@ impl Store {
         options.read_concern = Some(ReadConcern::majority());
         let client = Client::with_options(options)?;
         let db = client.database(&config.database);
-        Ok(Self {
+        Ok(Self(Arc::new(Inner {
             client,
             db,
             indexed: OnceCell::new(),
             setup_failed: std::sync::Mutex::new(None),
             turns: (0..TURNS).map(|_| Mutex::new(())).collect(),
-        })
+            appends: Default::default(),
+        })))
     }
 
     /// The store, once its indexes are known to exist. While they cannot be created every
@@ -165,6 +180,28 @@ impl Store {
     pub(crate) async fn transaction<T, R, Fut>(
         &self,
         turn: &str,
+        work: impl FnMut(Session) -> Fut,
+    ) -> Result<Result<T, R>, ApiError>
+    where
+        Fut: Future<Output = mongodb::error::Result<Result<T, R>>>,
+    {
+        self.run_transaction(Some(turn), work).await
+    }
+
+    /// The same, for work that takes its turns itself (a batch of appends, queued per account).
+    pub(crate) async fn transaction_without_turn<T, R, Fut>(
+        &self,
+        work: impl FnMut(Session) -> Fut,
+    ) -> Result<Result<T, R>, ApiError>
+    where
+        Fut: Future<Output = mongodb::error::Result<Result<T, R>>>,
+    {
+        self.run_transaction(None, work).await
+    }
+
+    async fn run_transaction<T, R, Fut>(
+        &self,
+        turn: Option<&str>,
         mut work: impl FnMut(Session) -> Fut,
     ) -> Result<Result<T, R>, ApiError>
     where
@@ -178,7 +215,10 @@ impl Store {
         loop {
             let mut committing = false;
             let attempt = tokio::time::timeout_at(give_up.into(), async {
-                let _turn = self.turn(turn).await;
+                let _turn = match turn {
+                    Some(turn) => Some(self.turn(turn).await),
+                    None => None,
+                };
                 let options = TransactionOptions::builder()
                     .read_concern(ReadConcern::snapshot())
                     .write_concern(durable())
@@ -327,7 +367,7 @@ impl Iterator for Retries {
 
 /// When the current request must be answered (a default request timeout from now when called
 /// outside one).
-fn request_deadline() -> Instant {
+pub(crate) fn request_deadline() -> Instant {
     crate::routes::deadline().unwrap_or_else(|| Instant::now() + Duration::from_secs(10))
 }
 

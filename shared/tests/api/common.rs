@@ -114,12 +114,16 @@ impl Call {
     pub async fn send(self, app: &App, endpoint: Endpoint) -> Reply {
         let response = endpoint.handle(app, self.request.build()).await;
         let (parts, body) = response.into_parts();
-        let body = serde_json::from_slice(body.as_ref()).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(body.as_ref())
-            )
-        });
+        // A 304 has no body at all.
+        let body = match body.is_empty() {
+            true => Value::Null,
+            false => serde_json::from_slice(body.as_ref()).unwrap_or_else(|e| {
+                panic!(
+                    "body is not JSON ({e}): {:?}",
+                    String::from_utf8_lossy(body.as_ref())
+                )
+            }),
+        };
         Reply {
             status: parts.status,
             headers: parts.headers,

@@ -162,9 +162,10 @@ async fn reads_ask_for_majority_committed_data() {
 
     let mut reads = db
         .collection::<Document>("system.profile")
-        .find(doc! { "op": "query", "ns": { "$in": [
-            format!("{database}.chats"), format!("{database}.messages")
-        ] } })
+        .find(doc! {
+            "ns": { "$in": [format!("{database}.chats"), format!("{database}.messages")] },
+            "$or": [{ "op": "query" }, { "command.aggregate": { "$exists": true } }],
+        })
         .await
         .unwrap();
     let mut seen = 0;
@@ -189,7 +190,8 @@ async fn reads_ask_for_majority_committed_data() {
         }
         seen += 1;
     }
-    // The chat and its messages were read at one moment: the second read names the first's.
+    // The chat (one aggregation: with its conversation, branches and account) and its
+    // messages were read at one moment: the second read names the first's.
     assert_eq!(snapshots.len(), 2, "{snapshots:?}");
     assert!(
         snapshots[0].is_none() && snapshots[1].is_some(),

@@ -3,10 +3,12 @@
 
 mod auth;
 mod branches;
+mod caching;
 mod chats;
 mod common;
 mod concurrency;
 mod conversations;
+mod group_commit;
 mod hardening;
 mod hostile;
 mod idempotency;

@@ -1,0 +1,464 @@
+//! The service's MongoDB operations written directly against the driver, with the store's
+//! documents, indexes, write concern and transactions and nothing else: the least any service
+//! could do. Answers stay raw BSON, read only for the fields the next step needs.
+//!
+//! For add-message, also the designs weighed against the service's before choosing it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures_util::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{DateTime, Document, RawDocumentBuf, doc, rawdoc};
+use mongodb::error::{ErrorKind, TRANSIENT_TRANSACTION_ERROR, WriteFailure};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, ReadConcern, ReturnDocument, TransactionOptions, WriteConcern,
+};
+use mongodb::{Client, ClientSession, Collection, Database};
+
+use tokio::sync::oneshot;
+
+use super::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Design {
+    /// What the service does.
+    Service,
+    /// One transaction per message: ownership read, counter `$inc`, insert, conversation
+    /// update, commit (the service before this benchmark was written).
+    Transaction,
+    /// Read the counter, insert at it under the unique index (retry on a duplicate), then
+    /// raise the counter and move the conversation; no transaction, only the last write waits
+    /// for durability (it covers the earlier ones: the oplog and journal are sequential).
+    NextPosition,
+    /// What a process has queued for one chat goes in one transaction: `$inc` by the batch's
+    /// size, one `insertMany`, one conversation update, one commit.
+    Coalesced,
+    /// The same, queued per account: a batch spans the account's chats.
+    CoalescedPerAccount,
+}
+
+impl Design {
+    pub const ALL: [Design; 4] = [
+        Design::Transaction,
+        Design::NextPosition,
+        Design::Coalesced,
+        Design::CoalescedPerAccount,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Service => "service's design",
+            Design::Transaction => "transaction per message",
+            Design::NextPosition => "insert at next position, retry",
+            Design::Coalesced => "coalesced batches per chat",
+            Design::CoalescedPerAccount => "coalesced batches per account",
+        }
+    }
+}
+
+pub struct Bare {
+    client: Client,
+    db: Database,
+    account: String,
+    /// Appends waiting for their chat's batch (`Design::Coalesced`).
+    queues: Mutex<HashMap<String, Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: Vec<Pending>,
+    /// Whether some append is running this chat's batches.
+    leader: bool,
+}
+
+struct Pending {
+    chat_id: String,
+    question: String,
+    response: String,
+    done: oneshot::Sender<std::result::Result<(), String>>,
+}
+
+fn durable() -> WriteConcern {
+    WriteConcern::builder()
+        .w(Acknowledgment::Majority)
+        .journal(true)
+        .build()
+}
+
+fn transaction_options() -> TransactionOptions {
+    TransactionOptions::builder()
+        .read_concern(ReadConcern::snapshot())
+        .write_concern(durable())
+        .build()
+}
+
+fn is_duplicate(error: &mongodb::error::Error) -> bool {
+    matches!(&*error.kind, ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == 11000)
+}
+
+impl Bare {
+    pub async fn connect(database: &str, account: &str) -> Result<Self> {
+        let mut options = ClientOptions::parse(bench::mongodb_uri()).await?;
+        options.write_concern = Some(durable());
+        options.read_concern = Some(ReadConcern::majority());
+        let client = Client::with_options(options)?;
+        let db = client.database(database);
+        Ok(Self {
+            client,
+            db,
+            account: account.to_owned(),
+            queues: Mutex::default(),
+        })
+    }
+
+    pub async fn drop_database(&self) -> Result<()> {
+        Ok(self.db.drop().await?)
+    }
+
+    fn collection(&self, name: &str) -> Collection<RawDocumentBuf> {
+        self.db.collection(name)
+    }
+
+    fn live(&self, chat_id: &str) -> Document {
+        doc! { "account_id": &self.account, "chat_id": chat_id, "deleted_at": null }
+    }
+
+    /// The token's account still exists: one read of the `_id` index.
+    async fn account_exists(&self) -> Result<()> {
+        self.collection("users")
+            .find_one(doc! { "_id": &self.account })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .ok_or("no such account")?;
+        Ok(())
+    }
+
+    async fn find_chat(&self, chat_id: &str) -> Result<RawDocumentBuf> {
+        Ok(self
+            .collection("chats")
+            .find_one(self.live(chat_id))
+            .await?
+            .ok_or("no such chat")?)
+    }
+
+    fn message(
+        &self,
+        chat_id: &str,
+        position: i64,
+        question: &str,
+        response: &str,
+    ) -> RawDocumentBuf {
+        rawdoc! {
+            "_id": ObjectId::new(),
+            "chat_id": chat_id,
+            "account_id": self.account.as_str(),
+            "position": position,
+            "question": question,
+            "response": response,
+            "response_id": uuid::Uuid::new_v4().to_string(),
+            "timestamp": DateTime::now(),
+        }
+    }
+
+    /// The conversation's activity, and for its active member, length and preview.
+    fn conversation_update(chat_id: &str, length: i64, preview: &str) -> Vec<Document> {
+        let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
+        vec![doc! { "$set": {
+            "updated_at": DateTime::now(),
+            "active_length": { "$cond": [&is_active, length, "$active_length"] },
+            "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
+        } }]
+    }
+
+    pub async fn append(
+        &self,
+        design: Design,
+        chat_id: &str,
+        question: &str,
+        response: &str,
+    ) -> Result<()> {
+        self.account_exists().await?;
+        match design {
+            Design::Transaction => {
+                // The ownership read before the transaction, as the service did.
+                self.find_chat(chat_id).await?;
+                self.transact(&[(chat_id, question, response)]).await
+            }
+            Design::Service | Design::CoalescedPerAccount => {
+                // The service's queues: one per account, batches across its chats.
+                let lane = format!("account {}", self.account);
+                self.coalesced(lane, chat_id, question, response).await
+            }
+            Design::NextPosition => self.next_position(chat_id, question, response).await,
+            Design::Coalesced => {
+                self.coalesced(chat_id.to_owned(), chat_id, question, response)
+                    .await
+            }
+        }
+    }
+
+    /// `append_batch` in a transaction, again on a write conflict.
+    async fn transact(&self, batch: &[(&str, &str, &str)]) -> Result<()> {
+        let mut session = self.client.start_session().await?;
+        loop {
+            session
+                .start_transaction()
+                .with_options(transaction_options())
+                .await?;
+            let outcome = match self.append_batch(&mut session, batch).await {
+                Ok(()) => session.commit_transaction().await.map_err(Into::into),
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e)
+                    if e.downcast_ref::<mongodb::error::Error>()
+                        .is_some_and(|e| e.contains_label(TRANSIENT_TRANSACTION_ERROR)) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// In `session`'s transaction, for `(chat, question, response)`s: per chat, the counter
+    /// goes up by its number of messages; all messages go in at once; per chat, its
+    /// conversation moves.
+    async fn append_batch(
+        &self,
+        session: &mut ClientSession,
+        batch: &[(&str, &str, &str)],
+    ) -> Result<()> {
+        let mut chats: Vec<&str> = batch.iter().map(|(c, _, _)| *c).collect();
+        chats.dedup();
+        chats.sort_unstable();
+        chats.dedup();
+        let mut messages = Vec::new();
+        let mut updates = Vec::new();
+        for chat_id in chats {
+            let own: Vec<_> = batch.iter().filter(|(c, _, _)| *c == chat_id).collect();
+            let preview: String = own.last().expect("one").1.chars().take(200).collect();
+            let before = self
+                .collection("chats")
+                .find_one_and_update(
+                    self.live(chat_id),
+                    doc! { "$inc": { "message_count": own.len() as i64 }, "$set": { "last_question": &preview } },
+                )
+                .return_document(ReturnDocument::Before)
+                .session(&mut *session)
+                .await?
+                .ok_or("no such chat")?;
+            let first = before.get_i64("message_count")?;
+            for (k, (_, q, r)) in own.iter().enumerate() {
+                messages.push(self.message(chat_id, first + k as i64, q, r));
+            }
+            updates.push((
+                before.get_str("root_chat_id")?.to_owned(),
+                chat_id,
+                first + own.len() as i64,
+                preview,
+            ));
+        }
+        self.collection("messages")
+            .insert_many(messages)
+            .session(&mut *session)
+            .await?;
+        for (root, chat_id, length, preview) in updates {
+            self.collection("conversations")
+                .update_one(
+                    doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                    Self::conversation_update(chat_id, length, &preview),
+                )
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn next_position(&self, chat_id: &str, question: &str, response: &str) -> Result<()> {
+        let chat = self.find_chat(chat_id).await?;
+        let root = chat.get_str("root_chat_id")?;
+        let mut position = chat.get_i64("message_count")?;
+        let quick = WriteConcern::builder().w(Acknowledgment::Nodes(1)).build();
+        loop {
+            let inserted = self
+                .collection("messages")
+                .insert_one(self.message(chat_id, position, question, response))
+                .write_concern(quick.clone())
+                .await;
+            match inserted {
+                Ok(_) => break,
+                Err(e) if is_duplicate(&e) => {
+                    // Taken: the next free one is after the chat's last message (read
+                    // locally: the insert that took it may not be majority-committed yet).
+                    let local = mongodb::options::CollectionOptions::builder()
+                        .read_concern(ReadConcern::local())
+                        .build();
+                    let last = self
+                        .db
+                        .collection_with_options::<RawDocumentBuf>("messages", local)
+                        .find_one(doc! { "account_id": &self.account, "chat_id": chat_id })
+                        .sort(doc! { "position": -1 })
+                        .projection(doc! { "position": 1 })
+                        .await?
+                        .ok_or("no message")?;
+                    position = last.get_i64("position")? + 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let preview: String = question.chars().take(200).collect();
+        self.collection("chats")
+            .update_one(
+                self.live(chat_id),
+                doc! { "$max": { "message_count": position + 1 } },
+            )
+            .write_concern(quick)
+            .await?;
+        self.collection("conversations")
+            .update_one(
+                doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                Self::conversation_update(chat_id, position + 1, &preview),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Joins a queue (`key`); the first to find no batch running runs batches until the
+    /// queue is empty.
+    async fn coalesced(
+        &self,
+        key: String,
+        chat_id: &str,
+        question: &str,
+        response: &str,
+    ) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        let lead = {
+            let mut queues = self.queues.lock().unwrap();
+            let queue = queues.entry(key.clone()).or_default();
+            queue.waiting.push(Pending {
+                chat_id: chat_id.to_owned(),
+                question: question.to_owned(),
+                response: response.to_owned(),
+                done,
+            });
+            !std::mem::replace(&mut queue.leader, true)
+        };
+        if lead {
+            loop {
+                let batch = {
+                    let mut queues = self.queues.lock().unwrap();
+                    let queue = queues.get_mut(&key).expect("queue");
+                    if queue.waiting.is_empty() {
+                        queue.leader = false;
+                        break;
+                    }
+                    std::mem::take(&mut queue.waiting)
+                };
+                let items: Vec<(&str, &str, &str)> = batch
+                    .iter()
+                    .map(|p| (p.chat_id.as_str(), p.question.as_str(), p.response.as_str()))
+                    .collect();
+                let result = self.transact(&items).await.map_err(|e| e.to_string());
+                for pending in batch {
+                    let _ = pending.done.send(result.clone());
+                }
+            }
+        }
+        answer.await?.map_err(Into::into)
+    }
+
+    /// get-chat's reads, in one snapshot: the chat with its conversation's head, its branches
+    /// and the account in one aggregation, then its newest page of messages.
+    pub async fn get_chat(&self, chat_id: &str, expected: usize) -> Result<()> {
+        let mut session = self.client.start_session().snapshot(true).await?;
+        let snapshot = mongodb::options::CollectionOptions::builder()
+            .read_concern(ReadConcern::snapshot())
+            .build();
+        let chats = self
+            .db
+            .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone());
+        let account = self.account.as_str();
+        let pipeline = vec![
+            doc! { "$match": self.live(chat_id) },
+            doc! { "$replaceWith": { "chat": "$$ROOT" } },
+            doc! { "$lookup": {
+                "from": "conversations",
+                "localField": "chat.root_chat_id",
+                "foreignField": "_id",
+                "pipeline": [
+                    { "$match": { "account_id": account, "trashed": false } },
+                    { "$project": { "_id": 0, "active_branch_id": 1, "version": 1 } },
+                ],
+                "as": "conversation",
+            } },
+            doc! { "$lookup": {
+                "from": "chats",
+                "pipeline": [
+                    { "$match": { "account_id": account, "parent_chat_id": chat_id, "deleted_at": null } },
+                    { "$sort": { "created_at": 1, "_id": 1 } },
+                ],
+                "as": "branches",
+            } },
+            doc! { "$lookup": {
+                "from": "users",
+                "pipeline": [{ "$match": { "_id": account } }, { "$project": { "_id": 1 } }],
+                "as": "account",
+            } },
+        ];
+        let mut cursor = chats.aggregate(pipeline).session(&mut session).await?;
+        let read = cursor.next(&mut session).await.ok_or("no such chat")??;
+        drop(cursor);
+        let chat = read.get_document("chat")?;
+        let count = chat.get_i64("message_count")?;
+        let clause = doc! {
+            "account_id": account,
+            "chat_id": chat_id,
+            "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
+        };
+        let messages: Vec<RawDocumentBuf> = self
+            .db
+            .collection_with_options::<RawDocumentBuf>("messages", snapshot)
+            .find(doc! { "$or": [clause] })
+            .sort(doc! { "position": 1 })
+            .session(&mut session)
+            .await?
+            .stream(&mut session)
+            .try_collect()
+            .await?;
+        assert_eq!(messages.len(), expected);
+        Ok(())
+    }
+
+    /// Every chat's messages hold exactly the positions `0..message_count`.
+    pub async fn check_positions(&self) -> Result<Vec<String>> {
+        let counted: Vec<Document> = self
+            .db
+            .collection::<Document>("messages")
+            .aggregate(vec![doc! { "$group": {
+                "_id": "$chat_id", "n": { "$sum": 1 }, "max": { "$max": "$position" },
+            } }])
+            .await?
+            .try_collect()
+            .await?;
+        let mut problems = Vec::new();
+        for group in counted {
+            let chat_id = group.get_str("_id")?;
+            let n = i64::from(group.get_i32("n")?);
+            let max = group.get_i64("max")?;
+            let chat = self.find_chat(chat_id).await?;
+            let count = chat.get_i64("message_count")?;
+            if n != max + 1 || count != n {
+                problems.push(format!(
+                    "chat {chat_id}: {n} messages, last position {max}, counter {count}"
+                ));
+            }
+        }
+        Ok(problems)
+    }
+}
