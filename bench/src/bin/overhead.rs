@@ -414,7 +414,7 @@ impl Bare {
             .await?;
         let read = cursor.next(&mut session).await.ok_or("no such chat")??;
         drop(cursor);
-        assert_eq!(read.get_array("branches")?.into_iter().count(), 2);
+        assert_eq!(read.get_array("branches")?.len(), 2);
         let count = read.get_document("chat")?.get_i64("message_count")?;
         let clause = doc! {
             "account_id": account,
