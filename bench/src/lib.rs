@@ -386,6 +386,40 @@ impl Seeder {
     }
 }
 
+/// get-chat's first read written out for the driver, as `shared::store` runs it: the live
+/// chat, with its conversation's head, its live branches and the account (the bare-driver
+/// sides of the benchmarks).
+pub fn get_chat_pipeline(account: &str, chat_id: &str) -> Vec<mongodb::bson::Document> {
+    use mongodb::bson::doc;
+    vec![
+        doc! { "$match": { "account_id": account, "chat_id": chat_id, "deleted_at": null } },
+        doc! { "$replaceWith": { "chat": "$$ROOT" } },
+        doc! { "$lookup": {
+            "from": "conversations",
+            "localField": "chat.root_chat_id",
+            "foreignField": "_id",
+            "pipeline": [
+                { "$match": { "account_id": account, "trashed": false } },
+                { "$project": { "_id": 0, "active_branch_id": 1, "version": 1 } },
+            ],
+            "as": "conversation",
+        } },
+        doc! { "$lookup": {
+            "from": "chats",
+            "pipeline": [
+                { "$match": { "account_id": account, "parent_chat_id": chat_id, "deleted_at": null } },
+                { "$sort": { "created_at": 1, "_id": 1 } },
+            ],
+            "as": "branches",
+        } },
+        doc! { "$lookup": {
+            "from": "users",
+            "pipeline": [{ "$match": { "_id": account } }, { "$project": { "_id": 1 } }],
+            "as": "account",
+        } },
+    ]
+}
+
 /// Times an async operation.
 pub async fn timed<T>(work: impl Future<Output = T>) -> (T, Duration) {
     let started = Instant::now();

@@ -379,33 +379,7 @@ impl Bare {
             .read_concern(ReadConcern::snapshot())
             .build();
         let account = self.account.as_str();
-        let pipeline = vec![
-            doc! { "$match": { "account_id": account, "chat_id": chat_id, "deleted_at": null } },
-            doc! { "$replaceWith": { "chat": "$$ROOT" } },
-            doc! { "$lookup": {
-                "from": "conversations",
-                "localField": "chat.root_chat_id",
-                "foreignField": "_id",
-                "pipeline": [
-                    { "$match": { "account_id": account, "trashed": false } },
-                    { "$project": { "_id": 0, "active_branch_id": 1, "version": 1 } },
-                ],
-                "as": "conversation",
-            } },
-            doc! { "$lookup": {
-                "from": "chats",
-                "pipeline": [
-                    { "$match": { "account_id": account, "parent_chat_id": chat_id, "deleted_at": null } },
-                    { "$sort": { "created_at": 1, "_id": 1 } },
-                ],
-                "as": "branches",
-            } },
-            doc! { "$lookup": {
-                "from": "users",
-                "pipeline": [{ "$match": { "_id": account } }, { "$project": { "_id": 1 } }],
-                "as": "account",
-            } },
-        ];
+        let pipeline = bench::get_chat_pipeline(account, chat_id);
         let mut cursor = self
             .db
             .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone())

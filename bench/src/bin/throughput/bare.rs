@@ -384,33 +384,7 @@ impl Bare {
             .db
             .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone());
         let account = self.account.as_str();
-        let pipeline = vec![
-            doc! { "$match": self.live(chat_id) },
-            doc! { "$replaceWith": { "chat": "$$ROOT" } },
-            doc! { "$lookup": {
-                "from": "conversations",
-                "localField": "chat.root_chat_id",
-                "foreignField": "_id",
-                "pipeline": [
-                    { "$match": { "account_id": account, "trashed": false } },
-                    { "$project": { "_id": 0, "active_branch_id": 1, "version": 1 } },
-                ],
-                "as": "conversation",
-            } },
-            doc! { "$lookup": {
-                "from": "chats",
-                "pipeline": [
-                    { "$match": { "account_id": account, "parent_chat_id": chat_id, "deleted_at": null } },
-                    { "$sort": { "created_at": 1, "_id": 1 } },
-                ],
-                "as": "branches",
-            } },
-            doc! { "$lookup": {
-                "from": "users",
-                "pipeline": [{ "$match": { "_id": account } }, { "$project": { "_id": 1 } }],
-                "as": "account",
-            } },
-        ];
+        let pipeline = bench::get_chat_pipeline(account, chat_id);
         let mut cursor = chats.aggregate(pipeline).session(&mut session).await?;
         let read = cursor.next(&mut session).await.ok_or("no such chat")??;
         drop(cursor);
