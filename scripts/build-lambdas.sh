@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo lambda build --release --arm64 --output-format zip --workspace --exclude local-api --exclude bench
-for zip in target/lambda/*/bootstrap.zip; do
+for zip in "${CARGO_TARGET_DIR:-target}"/lambda/*/bootstrap.zip; do
     printf '%-20s %8.2f MB\n' "$(basename "$(dirname "$zip")")" "$(echo "$(stat -c %s "$zip") / 1000000" | bc -l)"
 done

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_sdk_ssm::config::retry::RetryConfig;
+use aws_sdk_ssm::config::{BehaviorVersion, Region};
 
 use crate::auth::token::MIN_SECRET_BYTES;
 use crate::config::{Config, Mode, StartupError, env_var};
@@ -29,8 +31,7 @@ pub async fn load(
     let mut fetched = if names.is_empty() {
         HashMap::new()
     } else {
-        let aws = aws_config::load_from_env().await;
-        fetch(&ssm_client((&aws).into()), &names).await?
+        fetch(&ssm_client(aws_from_env()), &names).await?
     };
     if let Some(name) = &uri_param {
         config.mongodb_uri = fetched.remove(name).unwrap_or_default();
@@ -67,6 +68,23 @@ pub fn check_secret(secret: &[u8]) -> Result<(), StartupError> {
         .into());
     }
     Ok(())
+}
+
+/// SSM client settings from what Lambda puts in every function's environment: the region and
+/// the execution role's credentials (and an endpoint override, if any).
+/// `aws_config::load_from_env` would also try profile files, web identity (STS), container and
+/// instance metadata, which no Lambda function reaches but every binary carried (0.4 MB of each
+/// zip). Locally, export credentials (`aws configure export-credentials --format env`) and
+/// `AWS_REGION`.
+fn aws_from_env() -> aws_sdk_ssm::config::Builder {
+    let region = env_var("AWS_REGION").or_else(|| env_var("AWS_DEFAULT_REGION"));
+    let endpoint = env_var("AWS_ENDPOINT_URL_SSM").or_else(|| env_var("AWS_ENDPOINT_URL"));
+    let mut config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(Region::new))
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    config.set_endpoint_url(endpoint);
+    config
 }
 
 /// An SSM client that retries throttling and transient errors with jittered exponential

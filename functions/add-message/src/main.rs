@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::AddMessage).await
+    shared::lambda::run(shared::Endpoint::AddMessage, shared::handlers::add_message).await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::CompareBranches).await
+    shared::lambda::run(
+        shared::Endpoint::CompareBranches,
+        shared::handlers::compare_branches,
+    )
+    .await
 }

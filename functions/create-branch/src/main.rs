@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::CreateBranch).await
+    shared::lambda::run(
+        shared::Endpoint::CreateBranch,
+        shared::handlers::create_branch,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::CreateChat).await
+    shared::lambda::run(shared::Endpoint::CreateChat, shared::handlers::create_chat).await
 }

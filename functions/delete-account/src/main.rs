@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::DeleteAccount).await
+    shared::lambda::run(
+        shared::Endpoint::DeleteAccount,
+        shared::handlers::delete_account,
+    )
+    .await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::DeleteBranch).await
+    shared::lambda::run(
+        shared::Endpoint::DeleteBranch,
+        shared::handlers::delete_branch,
+    )
+    .await
 }

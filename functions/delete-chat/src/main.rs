@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::DeleteChat).await
+    shared::lambda::run(shared::Endpoint::DeleteChat, shared::handlers::delete_chat).await
 }

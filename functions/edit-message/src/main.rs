@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::EditMessage).await
+    shared::lambda::run(
+        shared::Endpoint::EditMessage,
+        shared::handlers::edit_message,
+    )
+    .await
 }

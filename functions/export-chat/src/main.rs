@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ExportChat).await
+    shared::lambda::run(shared::Endpoint::ExportChat, shared::handlers::export_chat).await
 }

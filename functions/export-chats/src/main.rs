@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ExportChats).await
+    shared::lambda::run(
+        shared::Endpoint::ExportChats,
+        shared::handlers::export_chats,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ForkChat).await
+    shared::lambda::run(shared::Endpoint::ForkChat, shared::handlers::fork_chat).await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::GetBranches).await
+    shared::lambda::run(
+        shared::Endpoint::GetBranches,
+        shared::handlers::get_branches,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::GetChat).await
+    shared::lambda::run(shared::Endpoint::GetChat, shared::handlers::get_chat).await
 }

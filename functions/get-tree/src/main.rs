@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::GetTree).await
+    shared::lambda::run(shared::Endpoint::GetTree, shared::handlers::get_tree).await
 }

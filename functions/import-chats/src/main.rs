@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ImportChats).await
+    shared::lambda::run(
+        shared::Endpoint::ImportChats,
+        shared::handlers::import_chats,
+    )
+    .await
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ListChats).await
+    shared::lambda::run(shared::Endpoint::ListChats, shared::handlers::list_chats).await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::ListDeleted).await
+    shared::lambda::run(
+        shared::Endpoint::ListDeleted,
+        shared::handlers::list_deleted,
+    )
+    .await
 }

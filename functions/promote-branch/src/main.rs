@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::PromoteBranch).await
+    shared::lambda::run(
+        shared::Endpoint::PromoteBranch,
+        shared::handlers::promote_branch,
+    )
+    .await
 }

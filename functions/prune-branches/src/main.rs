@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::PruneBranches).await
+    shared::lambda::run(
+        shared::Endpoint::PruneBranches,
+        shared::handlers::prune_branches,
+    )
+    .await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::RegenerateMessage).await
+    shared::lambda::run(
+        shared::Endpoint::RegenerateMessage,
+        shared::handlers::regenerate_message,
+    )
+    .await
 }

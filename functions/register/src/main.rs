@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::Register).await
+    shared::lambda::run(shared::Endpoint::Register, shared::handlers::register).await
 }

@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::RestoreBranch).await
+    shared::lambda::run(
+        shared::Endpoint::RestoreBranch,
+        shared::handlers::restore_branch,
+    )
+    .await
 }

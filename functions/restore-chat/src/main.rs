@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::RestoreChat).await
+    shared::lambda::run(
+        shared::Endpoint::RestoreChat,
+        shared::handlers::restore_chat,
+    )
+    .await
 }

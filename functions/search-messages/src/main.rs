@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::SearchMessages).await
+    shared::lambda::run(
+        shared::Endpoint::SearchMessages,
+        shared::handlers::search_messages,
+    )
+    .await
 }

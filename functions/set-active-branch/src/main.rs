@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::SetActiveBranch).await
+    shared::lambda::run(
+        shared::Endpoint::SetActiveBranch,
+        shared::handlers::set_active_branch,
+    )
+    .await
 }

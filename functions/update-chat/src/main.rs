@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), shared::config::StartupError> {
-    shared::lambda::run(shared::Endpoint::UpdateChat).await
+    shared::lambda::run(shared::Endpoint::UpdateChat, shared::handlers::update_chat).await
 }
