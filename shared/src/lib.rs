@@ -35,6 +35,7 @@ pub mod transfers;
 pub mod tree;
 pub mod trees;
 pub mod views;
+pub mod web;
 
 pub use app::App;
 pub use config::{Config, Mode};

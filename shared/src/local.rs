@@ -24,6 +24,7 @@ use crate::config::{Mode, StartupError};
 use crate::error::ApiError;
 use crate::logging;
 use crate::routes::{self, Endpoint};
+use crate::web;
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
@@ -56,7 +57,10 @@ pub async fn run() -> Result<(), StartupError> {
         .unwrap_or_else(|_| DEFAULT_ADDR.into())
         .parse()?;
     let listener = TcpListener::bind(addr).await?;
-    tracing::info!("serving http://{addr}{}", routes::BASE_PATH);
+    tracing::info!(
+        "serving http://{addr}{} and the explorer at http://{addr}/",
+        routes::BASE_PATH
+    );
     tokio::select! {
         result = serve(app, listener) => result?,
         _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
@@ -100,6 +104,11 @@ async fn respond(
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let origin = request.headers().get(header::ORIGIN).cloned();
+    if web::serves(request.uri().path()) {
+        let (parts, _) = request.into_parts();
+        let response = web::respond(&Request::from_parts(parts, Body::Empty));
+        return Ok(response.map(|body| Full::new(Bytes::copy_from_slice(body.as_ref()))));
+    }
     let response = match to_lambda_request(request).await {
         // In a task of its own: hyper drops a request's future when its client hangs up, and
         // a MongoDB operation dropped half-way leaves the driver without a usable connection

@@ -10,6 +10,9 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 type RouteSet = BTreeSet<(String, String, String)>; // (function, METHOD, path)
 
+/// The function serving the explorer page (`shared::web`) rather than an API endpoint.
+const WEB: &str = "web";
+
 fn repo_file(path: &str) -> String {
     let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
@@ -42,7 +45,7 @@ fn every_route_has_its_own_function_crate_serving_that_endpoint_with_its_handler
     let crates: BTreeSet<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name != "local-api")
+        .filter(|name| name != "local-api" && name != WEB)
         .collect();
     let functions: BTreeSet<String> = ROUTES.iter().map(|r| r.function.to_owned()).collect();
     assert_eq!(crates, functions);
@@ -65,8 +68,15 @@ fn every_route_has_its_own_function_crate_serving_that_endpoint_with_its_handler
     }
 }
 
-/// template.yaml's functions as (crate under `functions/`, resource).
+/// template.yaml's API functions as (crate under `functions/`, resource): all but the page's.
 fn template_functions(template: &Yaml) -> Vec<(String, &Yaml)> {
+    all_template_functions(template)
+        .into_iter()
+        .filter(|(function, _)| function != WEB)
+        .collect()
+}
+
+fn all_template_functions(template: &Yaml) -> Vec<(String, &Yaml)> {
     template["Resources"]
         .as_hash()
         .unwrap()
@@ -173,8 +183,14 @@ fn cargo_lambda_watch_router_matches_the_routes() {
         .as_table()
         .unwrap();
     let mut found = RouteSet::new();
+    let mut pages = BTreeSet::new();
     for (path, targets) in router {
         for target in targets.as_array().unwrap() {
+            if target["function"].as_str() == Some(WEB) {
+                assert_eq!(target["method"].as_str(), Some("GET"));
+                pages.insert(path.as_str());
+                continue;
+            }
             found.insert((
                 target["function"].as_str().unwrap().to_owned(),
                 target["method"].as_str().unwrap().to_owned(),
@@ -183,6 +199,44 @@ fn cargo_lambda_watch_router_matches_the_routes() {
         }
     }
     assert_eq!(found, expected());
+    assert_eq!(pages, shared::web::paths().collect(), "the page's files");
+}
+
+/// The page's function serves `/` and each file at the root (`/{file}`) by GET, and holds no
+/// role of the API's: it reads no secret.
+#[test]
+fn template_yaml_serves_the_page_from_the_web_function() {
+    let main: String = repo_file("functions/web/src/main.rs")
+        .split_whitespace()
+        .collect();
+    assert!(main.contains("shared::web::run().await"));
+    let template = yaml("template.yaml");
+    let (_, web) = all_template_functions(&template)
+        .into_iter()
+        .find(|(function, _)| function == WEB)
+        .expect("a web function");
+    assert!(web["Properties"]["Role"].is_badvalue());
+    let events: BTreeSet<(String, String)> = web["Properties"]["Events"]
+        .as_hash()
+        .unwrap()
+        .values()
+        .map(|event| {
+            assert_eq!(event["Properties"]["RestApiId"].as_str(), Some("ChatApi"));
+            let p = &event["Properties"];
+            (
+                p["Method"].as_str().unwrap().into(),
+                p["Path"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from([("get".into(), "/".into()), ("get".into(), "/{file}".into())])
+    );
+    for path in shared::web::paths() {
+        let file = path.strip_prefix('/').unwrap();
+        assert!(!file.contains('/'), "{path} is served by /{{file}}");
+    }
 }
 
 #[test]
