@@ -18,14 +18,20 @@ pub struct App {
     /// Signs get-chat's entity tags (with a key derived from the JWT secret).
     tagger: Option<crate::tags::Tagger>,
     store: Store,
+    /// The one endpoint this process serves (a Lambda function), or `None` for all of them.
+    function: Option<Endpoint>,
 }
 
 impl App {
     pub async fn new(config: Config, jwt_secret: &[u8]) -> Result<Self, StartupError> {
-        Self::build(config, Some(jwt_secret)).await
+        Self::build(config, Some(jwt_secret), None).await
     }
 
-    async fn build(config: Config, jwt_secret: Option<&[u8]>) -> Result<Self, StartupError> {
+    async fn build(
+        config: Config,
+        jwt_secret: Option<&[u8]>,
+        function: Option<Endpoint>,
+    ) -> Result<Self, StartupError> {
         let tokens = jwt_secret.map(|s| Tokens::new(s, &config.jwt_issuer, config.token_ttl));
         let tagger = jwt_secret.map(crate::tags::Tagger::new);
         let store = Store::connect(&config).await?;
@@ -34,6 +40,7 @@ impl App {
             tokens,
             tagger,
             store,
+            function,
         })
     }
 
@@ -46,15 +53,16 @@ impl App {
         config.app_name = format!("chat-backend/{name}");
         let needs_tokens = function.is_none_or(Endpoint::needs_tokens);
         let secret = secrets::load(&mut config, mode, needs_tokens).await?;
-        Self::build(config, secret.as_deref()).await
+        Self::build(config, secret.as_deref(), function).await
     }
 
     /// Best effort at start-up, so the first requests need not: creates the indexes (if
     /// MongoDB is down, the first request that finds it up again does it instead), and
-    /// computes the decoy password hash, so the first login of an unknown username costs
-    /// what every later one does.
+    /// where logins are served, computes the decoy password hash, so the first login of an
+    /// unknown username costs what every later one does. (Only login checks a password for
+    /// a username that may not exist; the other functions' cold starts skip the ~20 ms.)
     pub async fn warm_up(&self) {
-        if self.tokens.is_some() {
+        if self.function.is_none_or(|f| f == Endpoint::Login) {
             password::warm_up().await;
         }
         if let Err(error) = self.store.ready().await {
