@@ -16,7 +16,10 @@
 #   CHAT_BACKEND_CACHE  where mongod and pymongo are installed (default ~/.cache/chat-backend)
 #   MONGO_TEST_COMMANDS=1  enable test commands (the failCommand fail point the tests use)
 #
-# start is idempotent (a second start just prints the URI) and safe to run concurrently.
+# start is idempotent (a second start just prints the URI) and safe to run concurrently. If the
+# port is held by anything but this replica set on this data directory, start says so in one
+# line and exits 1 without printing a URI, so `MONGODB_URI=$(scripts/mongo.sh start)` stops a
+# `set -e` script there.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,6 +75,27 @@ running() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q mongod "/proc/$pid/cmdline" 2>/dev/null
 }
 
+# Who holds the port: "free"; "ours" (a mongod of this replica set on this data directory,
+# started earlier, say with its pid file lost); or "other" (anything else, which we leave alone).
+port_holder() {
+    PYTHONPATH=$pylib python3 - "$port" "$dbpath" <<'EOF'
+import os, socket, sys
+port, dbpath = int(sys.argv[1]), sys.argv[2]
+with socket.socket() as s:
+    if s.connect_ex(("127.0.0.1", port)) != 0:
+        sys.exit(print("free"))
+try:
+    from pymongo import MongoClient
+    client = MongoClient(f"mongodb://127.0.0.1:{port}/?directConnection=true", serverSelectionTimeoutMS=2000)
+    parsed = client.admin.command("getCmdLineOpts")["parsed"]
+    theirs = os.path.realpath(parsed.get("storage", {}).get("dbPath", ""))
+    ours = theirs == os.path.realpath(dbpath) and parsed.get("replication", {}).get("replSet") == "rs0"
+    print("ours" if ours else "other")
+except Exception:
+    print("other")
+EOF
+}
+
 # Initiates the replica set on first start (member host 127.0.0.1:PORT, reached with
 # directConnection=true) and waits until this node is primary, i.e. accepts writes.
 initiate() {
@@ -106,6 +130,13 @@ start() {
     install_mongod
     install_pymongo
     check_libraries
+    case $(port_holder) in
+        ours) echo "$uri"; return ;;
+        other)
+            log "port $port is taken by another process; choose another with MONGO_PORT=<port>"
+            exit 1
+            ;;
+    esac
     log "starting mongod on 127.0.0.1:$port (data in $dbpath)"
     local extra=()
     [ "${MONGO_TEST_COMMANDS:-}" = 1 ] && extra=(--setParameter enableTestCommands=1)

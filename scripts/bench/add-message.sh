@@ -8,7 +8,9 @@ duration=${1:-20s}
 connections=${2:-32}
 api=http://127.0.0.1:3099/api/v1
 
-export MONGODB_URI=${MONGODB_URI:-$(scripts/mongo.sh start)}
+# Not `export MONGODB_URI=$(...)`: export would hide a failed start.
+MONGODB_URI=${MONGODB_URI:-$(scripts/mongo.sh start)}
+export MONGODB_URI
 export MONGODB_DATABASE=bench_$(date +%s) JWT_SECRET=bench-secret-bench-secret-bench-secret LOCAL_ADDR=127.0.0.1:3099 RUST_LOG=warn
 cargo build --release -q -p local-api
 target/release/local-api &

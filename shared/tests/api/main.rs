@@ -17,6 +17,7 @@ mod local_server;
 mod outage;
 mod raw_http;
 mod route_tables;
+mod scripts;
 mod startup;
 mod transfers;
 mod trees;
