@@ -2,20 +2,23 @@
 # Load-tests add-message on the local server with wrk (apt-get install wrk): once with every
 # request on one chat (all appends contend for one counter), once spread over 64 chats.
 # Usage: scripts/bench/add-message.sh [duration, default 20s] [connections, default 32]
+# BUILD_PROFILE=dev runs an unoptimised server (CI's short run checks the script, not figures).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib/common.sh
 duration=${1:-20s}
 connections=${2:-32}
-api=http://127.0.0.1:3099/api/v1
+profile=${BUILD_PROFILE:-release}
+port=$(free_port)
+api=http://127.0.0.1:$port/api/v1
 
 # Not `export MONGODB_URI=$(...)`: export would hide a failed start.
 MONGODB_URI=${MONGODB_URI:-$(scripts/mongo.sh start)}
 export MONGODB_URI
-export MONGODB_DATABASE=bench_$(date +%s) JWT_SECRET=bench-secret-bench-secret-bench-secret LOCAL_ADDR=127.0.0.1:3099 RUST_LOG=warn
-cargo build --release -q -p local-api
-target/release/local-api &
-server=$!
-trap 'kill $server' EXIT
+export MONGODB_DATABASE=bench_$(date +%s) JWT_SECRET=bench-secret-bench-secret-bench-secret LOCAL_ADDR=127.0.0.1:$port RUST_LOG=warn
+cargo build --profile "$profile" -q -p local-api
+"${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")/local-api" &
+at_exit "kill $!"
 for _ in $(seq 1 100); do curl -s -o /dev/null "$api/" && break; sleep 0.1; done
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The README under test. Its API examples run against a local server on a fresh database, and
+# scripts/check-readme.py checks every answer's status and shape against the README's own words
+# (and, once, that a README edit breaking an example fails the check). Then every command of
+# its Running-locally and Benchmarks sections runs in a short form — debug builds, a few rounds
+# or seconds — and must exit 0. (The load test's short form runs in .ci/run; cargo lambda watch
+# in scripts/check-lambdas.sh.) Starts a throwaway MongoDB unless MONGODB_URI is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/throwaway-mongo.sh
+target_dir=${CARGO_TARGET_DIR:-target}
+started=$SECONDS
+
+step() { echo "== [$((SECONDS - started)) s] $*" >&2; }
+wait_for() {
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "check-docs.sh: nothing answers at $1" >&2
+    exit 1
+}
+
+cargo build --quiet -p local-api -p get-chat -p bench --bins
+
+step "README examples"
+port=$(free_port)
+LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=readme_$port RUST_LOG=warn \
+    JWT_SECRET=readme-check-secret-readme-check-secret "$target_dir/debug/local-api" &
+at_exit "kill $!"
+wait_for "http://127.0.0.1:$port/"
+python3 scripts/check-readme.py "http://127.0.0.1:$port/api/v1"
+# The check can fail: the same examples with one status the server does not answer.
+broken=$(mktemp -t readme-XXXXXX.md)
+at_exit "rm -f '$broken'"
+sed '0,/^# Create a chat (200)/s//# Create a chat (201)/' README.md >"$broken"
+if python3 scripts/check-readme.py "http://127.0.0.1:$port/api/v1" "$broken" 2>/dev/null; then
+    echo "check-docs.sh: a README whose example says 201 where the server answers 200 passed" >&2
+    exit 1
+fi
+
+step "scripts/dev.sh (serves the API and the explorer)"
+port=$(free_port)
+LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=dev_$port RUST_LOG=warn setsid scripts/dev.sh --quiet &
+dev=$!
+at_exit "kill -- -$dev 2>/dev/null"
+wait_for "http://127.0.0.1:$port/"
+curl -sf -X POST "http://127.0.0.1:$port/api/v1/auth/login" \
+    -d '{"username": "testuser", "password": "testpassword"}' | grep -q access_token
+curl -sf "http://127.0.0.1:$port/" | grep -qi '<!doctype html>'
+kill -- -"$dev"
+
+step "scripts/mongo.sh start, status, uri, stop"
+(
+    export MONGO_PORT=$(free_port) MONGO_DBPATH
+    MONGO_DBPATH=$(mktemp -d -t chat-backend-docs-mongo-XXXXXX)
+    trap 'scripts/mongo.sh stop; rm -rf "$MONGO_DBPATH" "$MONGO_DBPATH.lock"' EXIT
+    uri=$(scripts/mongo.sh start)
+    [ "$uri" = "$(scripts/mongo.sh uri)" ]
+    scripts/mongo.sh status
+    [ "$(scripts/mongo.sh start)" = "$uri" ]  # idempotent
+    scripts/mongo.sh stop
+    ! scripts/mongo.sh status
+)
+
+step "benchmarks, short forms"
+bench() { "$target_dir/debug/$1" "${@:2}" >/dev/null; }
+bench paging --quick 3
+bench branching 3
+bench throughput 0.3 append1 get
+bench overhead 5
+bench trees --quick
+scripts/bench/cold-start.py "$target_dir/debug/get-chat" 2
+if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "installing wrk (Debian package)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null 2>&1 ||
+        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null; }
+fi
+BUILD_PROFILE=dev scripts/bench/add-message.sh 1s 2 >/dev/null
+
+echo "README and documented commands checked in $((SECONDS - started)) s" >&2
