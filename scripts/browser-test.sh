@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # CORS in a real browser: headless Chromium (Selenium) loads a page from an allowed origin and
 # from a disallowed one, and calls the local server with fetch from each
-# (tests/browser/cors_test.py says what it checks). Installs Debian's chromium and
-# chromium-driver if missing (as root; apt-get update only if the install needs it) and a
-# pinned Selenium into a virtualenv in the cache; starts a throwaway MongoDB unless MONGODB_URI
-# is set. Screenshots go to target/browser-artifacts/.
+# (tests/browser/cors_test.py says what it checks); then the conversation explorer the local
+# server serves at its root is worked as a person would (tests/browser/explorer_test.py).
+# Installs Debian's chromium and chromium-driver if missing (as root; apt-get update only if
+# the install needs it) and a pinned Selenium into a virtualenv in the cache; starts a
+# throwaway MongoDB unless MONGODB_URI is set. Screenshots go to target/browser-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
@@ -86,5 +87,19 @@ status=0
 SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
     "$venv/bin/python" tests/browser/cors_test.py \
     --api "$api" --allowed "$allowed" --disallowed "$disallowed" --artifacts "$artifacts" || status=$?
+
+# The conversation explorer (web/), served by the same local server at its root: a person's
+# walk through the page (tests/browser/explorer_test.py says what it checks), then the time to
+# show a 1,000-message, 100-member conversation and the bytes the page transfers (printed).
+SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
+    "$venv/bin/python" tests/browser/explorer_test.py \
+    --page "http://127.0.0.1:$api_port/" --artifacts "$artifacts" || status=$?
+
+# The API documentation at /docs (tests/browser/docs_test.py): authorize with a token, "Try it
+# out" on list-chats, 200 from the same origin, no CSP violation; screenshot docs-try-it-out.png.
+SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
+    "$venv/bin/python" tests/browser/docs_test.py \
+    --base "http://127.0.0.1:$api_port" --artifacts "$artifacts" || status=$?
+
 echo "browser test took $((SECONDS - started)) s; logs and screenshots in $artifacts/" >&2
 exit "$status"

@@ -30,6 +30,7 @@ pub fn new_root(account_id: &str, name: &str) -> (Chat, Conversation) {
         deleted_at: None,
         deleted_with: None,
         purge_at: None,
+        active_fallback: None,
         chat_id: chat_id.clone(),
     };
     let conversation = Conversation {
@@ -76,6 +77,7 @@ pub fn new_branch(
         deleted_at: None,
         deleted_with: None,
         purge_at: None,
+        active_fallback: None,
     }
 }
 

@@ -439,6 +439,9 @@ async fn remove(
                 let Some(next) = live.iter().find(|m| m.chat_id == fallback) else {
                     return Ok(Err(Refused::NotFound));
                 };
+                store
+                    .note_active_fallback(&mut session, account_id, &active, fallback)
+                    .await?;
                 active = next.chat_id.clone();
                 set.insert("active_branch_id", &next.chat_id);
                 set.insert("active_length", next.message_count);
@@ -505,26 +508,49 @@ pub async fn restore_branch(
     check_members(&conversation, restored.len() as i64, config, "branch_id")?;
     let root = chat.root_chat_id.as_str();
     let deletion_ref = &deletion;
-    let count = store
+    // The member that was active when this deletion took it away, and who took over.
+    let was_active = restored
+        .iter()
+        .find_map(|m| Some((*m, m.active_fallback.as_deref()?)));
+    let (count, active) = store
         .transaction(root, |session| async move {
             let mut session = session.lock().await;
-            let count = store.unmark_deleted(&mut session, account_id, deletion_ref).await?;
+            let Some(conversation) = store
+                .find_conversation_in(&mut session, account_id, root)
+                .await?
+            else {
+                return Ok(Err(Refused::NotFound));
+            };
+            let count = store
+                .unmark_deleted(&mut session, account_id, deletion_ref)
+                .await?;
+            let mut set = doc! { "updated_at": DateTime::now() };
+            let mut active = conversation.active_branch_id;
+            // An undo: active again, unless someone chose another member since.
+            if let Some((member, fallback)) = was_active
+                && active == fallback
+            {
+                active = member.chat_id.clone();
+                set.insert("active_branch_id", &member.chat_id);
+                set.insert("active_length", member.message_count);
+                set.insert("preview", &member.last_question);
+            }
             let updated = store
                 .update_conversation(
                     &mut session,
                     account_id,
                     root,
-                    doc! { "$inc": { "branch_count": count as i64 }, "$set": { "updated_at": DateTime::now() } },
+                    doc! { "$inc": { "branch_count": count as i64 }, "$set": set },
                 )
                 .await?;
-            Ok(updated.map(|_| count).ok_or(Refused::NotFound))
+            Ok(updated.map(|_| (count, active)).ok_or(Refused::NotFound))
         })
         .await?
         .map_err(Refused::into_error)?;
     Ok(BranchDeletionView {
         message: format!("{count} member(s) restored."),
         chat_ids: restored.iter().map(|m| m.chat_id.clone()).collect(),
-        active_branch_id: conversation.active_branch_id,
+        active_branch_id: active,
         purge_at: None,
     })
 }

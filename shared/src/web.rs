@@ -9,7 +9,8 @@
 use std::sync::LazyLock;
 
 use lambda_http::http::{HeaderValue, Method, header};
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use crate::error::ApiError;
 use crate::http;
@@ -35,6 +36,14 @@ macro_rules! asset {
             text: include_str!(concat!("../../web/", $file)),
         }
     };
+    // A file the build script writes (`shared/build.rs`).
+    ($path:literal, built $file:literal, $type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $type,
+            text: include_str!(concat!(env!("OUT_DIR"), "/", $file)),
+        }
+    };
 }
 
 /// Every file the page is made of.
@@ -42,6 +51,30 @@ const ASSETS: &[Asset] = &[
     asset!("/", "index.html", "text/html; charset=utf-8"),
     asset!("/app.js", "app.js", "text/javascript; charset=utf-8"),
     asset!("/app.css", "app.css", "text/css; charset=utf-8"),
+    asset!("/api.js", "api.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/feedback.js",
+        "feedback.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("/tree.js", "tree.js", "text/javascript; charset=utf-8"),
+    asset!("/ui.js", "ui.js", "text/javascript; charset=utf-8"),
+    // The interactive API documentation (Swagger UI, like the original FastAPI service's
+    // /docs) and the schema it shows: openapi.yaml itself, converted to JSON at build time.
+    // Swagger UI's files are swagger-ui-dist's, vendored by scripts/vendor-docs-ui.sh.
+    asset!("/docs", "docs/index.html", "text/html; charset=utf-8"),
+    asset!("/docs.js", "docs/docs.js", "text/javascript; charset=utf-8"),
+    asset!(
+        "/swagger-ui.css",
+        "vendor/swagger-ui/swagger-ui.css",
+        "text/css; charset=utf-8"
+    ),
+    asset!(
+        "/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("/openapi.json", built "openapi.json", "application/json"),
 ];
 
 /// Each asset's strong entity tag, computed once per process.
@@ -67,12 +100,47 @@ fn find(path: &str) -> Option<usize> {
     ASSETS.iter().position(|a| a.path == path)
 }
 
+/// The file asked for. In AWS, the event's own path (`/app.js`): lambda_http rebuilds the URI
+/// with the REST API's stage in front (`/Prod/app.js`). Locally, the URI's path.
+fn asked_path(request: &Request) -> &str {
+    match request.raw_http_path() {
+        "" => request.uri().path(),
+        raw => raw,
+    }
+}
+
+/// API Gateway hands both `/Prod` and `/Prod/` to the function as `/`, but a browser resolves
+/// the page's relative links (`app.js`, `api/v1/...`) inside the stage only from the second:
+/// the first is redirected there.
+fn stage_root_with_slash(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(context) => context
+            .path
+            .as_deref()
+            .filter(|path| !path.ends_with('/'))
+            .map(|path| format!("{path}/")),
+        _ => None,
+    }
+}
+
 /// Answers a request for one of the page's files: 200 (or 304 for a tag the client holds)
 /// for GET and HEAD, 405 for another method, 404 for another path. Every answer carries the
 /// security headers; files are revalidated on each use (`no-cache`), which costs a 304.
 pub fn respond(request: &Request) -> Response<Body> {
-    let mut response = match find(request.uri().path()) {
+    let path = asked_path(request);
+    let redirect = (path == "/")
+        .then(|| stage_root_with_slash(request))
+        .flatten();
+    let mut response = match find(path) {
         None => ApiError::NotFound("Not Found").into_response(),
+        Some(_) if redirect.is_some() => {
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = lambda_http::http::StatusCode::PERMANENT_REDIRECT;
+            if let Some(Ok(location)) = redirect.as_deref().map(HeaderValue::from_str) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
         Some(_) if ![Method::GET, Method::HEAD].contains(request.method()) => {
             let mut response = ApiError::MethodNotAllowed(Method::GET).into_response();
             response
@@ -112,11 +180,7 @@ pub fn respond(request: &Request) -> Response<Body> {
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    tracing::info!(
-        path = request.uri().path(),
-        status = response.status().as_u16(),
-        "page"
-    );
+    tracing::info!(path, status = response.status().as_u16(), "page");
     response
 }
 
@@ -193,5 +257,67 @@ mod tests {
         let post = get(Method::POST, "/", None);
         assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.headers()["allow"], "GET, HEAD");
+    }
+
+    #[test]
+    fn the_api_docs_and_the_schema_are_served_with_the_same_policy() {
+        for (path, kind) in [
+            ("/docs", "text/html"),
+            ("/docs.js", "text/javascript"),
+            ("/swagger-ui-bundle.js", "text/javascript"),
+            ("/swagger-ui.css", "text/css"),
+            ("/openapi.json", "application/json"),
+        ] {
+            let response = get(Method::GET, path, None);
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let content_type = response.headers()["content-type"].to_str().unwrap();
+            assert!(content_type.starts_with(kind), "{path}: {content_type}");
+            assert_eq!(
+                response.headers()["content-security-policy"],
+                CONTENT_SECURITY_POLICY
+            );
+        }
+        // openapi.yaml as JSON: its servers keep "Try it out" on this origin.
+        let schema: serde_json::Value =
+            serde_json::from_slice(get(Method::GET, "/openapi.json", None).body()).unwrap();
+        assert_eq!(schema["openapi"], "3.1.0");
+        assert_eq!(schema["servers"][0]["url"], ".");
+        assert_eq!(
+            schema["paths"].as_object().unwrap().len(),
+            crate::routes::ROUTES.len()
+        );
+    }
+
+    /// A GET as API Gateway (REST) delivers it: `path` without the stage, the request
+    /// context's with it.
+    fn from_gateway(path: &str, stage_path: &str) -> Response<Body> {
+        let event = serde_json::json!({
+            "resource": if path == "/" { "/" } else { "/{file}" },
+            "path": path,
+            "httpMethod": "GET",
+            "headers": {"Host": "abc.execute-api.eu-west-1.amazonaws.com"},
+            "multiValueHeaders": {"Host": ["abc.execute-api.eu-west-1.amazonaws.com"]},
+            "requestContext": {
+                "accountId": "123456789012", "resourceId": "r", "stage": "Prod",
+                "requestId": "id", "identity": {}, "resourcePath": "/", "httpMethod": "GET",
+                "apiId": "abc", "path": stage_path,
+            },
+            "isBase64Encoded": false,
+        });
+        respond(&lambda_http::request::from_str(&event.to_string()).unwrap())
+    }
+
+    #[test]
+    fn in_aws_files_are_found_under_the_stage_and_the_bare_stage_gets_its_slash() {
+        let script = from_gateway("/app.js", "/Prod/app.js");
+        assert_eq!(script.status(), StatusCode::OK);
+        assert_eq!(
+            script.body().as_ref(),
+            get(Method::GET, "/app.js", None).body().as_ref()
+        );
+        assert_eq!(from_gateway("/", "/Prod/").status(), StatusCode::OK);
+        let bare = from_gateway("/", "/Prod");
+        assert_eq!(bare.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(bare.headers()["location"], "/Prod/");
     }
 }

@@ -42,6 +42,10 @@ pub struct Chat {
     pub deleted_with: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_at: Option<DateTime>,
+    /// For a branch deleted while it was the active member: the member that became active in
+    /// its place. Restoring the deletion makes this one active again if that one still is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_fallback: Option<String>,
 }
 
 /// "Messages of `chat_id` at positions up to `upto`": one piece of an inherited prefix.
@@ -362,6 +366,24 @@ impl Store {
         Ok(())
     }
 
+    /// Notes on the deleted active member which member took its place (`Chat::active_fallback`).
+    pub(crate) async fn note_active_fallback(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        chat_id: &str,
+        fallback: &str,
+    ) -> mongodb::error::Result<()> {
+        self.collection::<Chat>("chats")
+            .update_one(
+                doc! { "account_id": account_id, "chat_id": chat_id },
+                doc! { "$set": { "active_fallback": fallback } },
+            )
+            .session(session)
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn unmark_deleted(
         &self,
         session: &mut ClientSession,
@@ -372,7 +394,7 @@ impl Store {
             .collection::<Chat>("chats")
             .update_many(
                 doc! { "account_id": account_id, "deleted_with": deletion },
-                doc! { "$unset": { "deleted_at": "", "deleted_with": "", "purge_at": "" } },
+                doc! { "$unset": { "deleted_at": "", "deleted_with": "", "purge_at": "", "active_fallback": "" } },
             )
             .session(session)
             .await?;

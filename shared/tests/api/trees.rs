@@ -300,6 +300,10 @@ async fn deleting_a_branch_takes_its_subtree_and_restoring_brings_it_back() {
     .await;
     assert_eq!(restored["chat_ids"].as_array().unwrap().len(), 3);
     assert_eq!(everything(&app, &token, &root).await, before);
+    // An undo: c, active when the deletion took it, is active again.
+    assert_eq!(restored["active_branch_id"], c.as_str());
+    let tree = ok(&app, &token, Endpoint::GetTree, &[("chat_id", &root)], None).await;
+    assert_eq!(tree["active_branch_id"], c.as_str());
     assert_eq!(
         call(
             &app,
@@ -383,7 +387,7 @@ async fn pruning_keeps_one_path_and_is_undone_as_one() {
     for id in [&root, &b, &c] {
         assert_eq!(after[id], before[id]);
     }
-    ok(
+    let restored = ok(
         &app,
         &token,
         Endpoint::RestoreBranch,
@@ -392,6 +396,33 @@ async fn pruning_keeps_one_path_and_is_undone_as_one() {
     )
     .await;
     assert_eq!(everything(&app, &token, &root).await, before);
+    assert_eq!(
+        restored["active_branch_id"],
+        d.as_str(),
+        "d is active again"
+    );
+
+    // Pruned again, then another member chosen: restoring keeps that choice.
+    ok(
+        &app,
+        &token,
+        Endpoint::PruneBranches,
+        &[("chat_id", &c)],
+        None,
+    )
+    .await;
+    set_active(&app, &token, &root, &b).await;
+    let restored = ok(
+        &app,
+        &token,
+        Endpoint::RestoreBranch,
+        &[("branch_id", &d)],
+        None,
+    )
+    .await;
+    assert_eq!(restored["active_branch_id"], b.as_str());
+    let tree = ok(&app, &token, Endpoint::GetTree, &[("chat_id", &root)], None).await;
+    assert_eq!(tree["active_branch_id"], b.as_str());
 }
 
 #[tokio::test]

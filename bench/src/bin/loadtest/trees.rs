@@ -567,6 +567,10 @@ impl Client {
             }
         }
         let active = self.active(&root);
+        let active_fallback = active
+            .clone()
+            .filter(|a| removed.contains(a))
+            .map(|a| (a, fallback.clone()));
         let expected_active = match &active {
             Some(a) if removed.contains(a) => Some(fallback),
             other => other.clone(),
@@ -621,6 +625,7 @@ impl Client {
                     Deletion {
                         members: removed.clone(),
                         pages,
+                        active_fallback,
                     },
                 );
             }
@@ -647,17 +652,24 @@ impl Client {
     /// 422 while what it hangs from is deleted too.
     async fn restore_branch(&mut self, turn: &Turn, key: &str) {
         let root = turn.root.clone();
-        let (members, orphaned) = {
+        let active = self.active(&root);
+        let (members, orphaned, expected_active) = {
             let state = self.account.state.lock().unwrap();
             let deletion = &state.trees[&root].deletions[key];
             let members = deletion.members.clone();
+            // An undo: the member the deletion took from active is active again, unless
+            // another was chosen since.
+            let expected_active = match (&deletion.active_fallback, &active) {
+                (Some((was, fallback)), Some(now)) if now == fallback => Some(was.clone()),
+                _ => active.clone(),
+            };
             let orphaned = members.iter().any(|m| {
                 let parent = state.known(m).and_then(|k| k.parent.clone());
                 parent.is_some_and(|(p, _)| {
                     !members.contains(&p) && state.known(&p).is_none_or(|k| k.removed.is_some())
                 })
             });
-            (members, orphaned)
+            (members, orphaned, expected_active)
         };
         let call = self.call(Endpoint::RestoreBranch).query("branch_id", key);
         let done = match self.send_once("restore-branch", &call).await {
@@ -679,9 +691,10 @@ impl Client {
             {
                 None => false,
                 Some((reply, view)) => {
-                    let active = self.active(&root);
                     if sorted(view.chat_ids.clone()) != sorted(members.clone())
-                        || active.is_some_and(|a| a != view.active_branch_id)
+                        || expected_active
+                            .as_ref()
+                            .is_some_and(|a| *a != view.active_branch_id)
                     {
                         self.fail(
                             "restore-branch",
@@ -706,7 +719,12 @@ impl Client {
             let tree = state.trees.get_mut(&root).expect("tree");
             tree.deletions.remove(key).expect("a deletion")
         };
-        self.ledger.lock().unwrap().tree(&root).branches += members.len();
+        {
+            let mut ledger = self.ledger.lock().unwrap();
+            let tree = ledger.tree(&root);
+            tree.branches += members.len();
+            tree.active = expected_active;
+        }
         for (member, before) in deletion.pages {
             let Some(after) = self.page(&member).await else {
                 continue;

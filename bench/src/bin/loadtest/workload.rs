@@ -230,6 +230,9 @@ pub(crate) struct Deletion {
     pub members: Vec<String>,
     /// Some of its members' get-chat pages as they read before.
     pub pages: Vec<(String, Value)>,
+    /// The active member it took and the one made active instead: restoring it makes the
+    /// first active again while the second still is.
+    pub active_fallback: Option<(String, String)>,
 }
 
 /// What the clients of one account know about a conversation.
