@@ -756,29 +756,20 @@ async function renameMember() {
 function deleteBranch() {
   return act(async () => {
     const member = state.conv.model.get(state.view.id);
-    const wasActive = state.conv.model.activeId;
     const result = await api.deleteBranch(member.chat_id);
     const parent = member.parent_chat_id;
     await refresh({ viewId: parent });
     toast(`Deleted “${member.name}” (${plural(result.chat_ids.length, "member")}).`, async () => {
-      await restoreDeletion(member.chat_id, wasActive, result.active_branch_id);
+      await api.restoreBranch(member.chat_id);
       await refresh({ viewId: member.chat_id });
       toast(`Restored “${member.name}”.`);
     });
   });
 }
 
-/** Undoes a branch deletion, the choice of active member included (restore-branch keeps the
- * member the deletion made active). */
-async function restoreDeletion(branchId, wasActive, activeAfter) {
-  await api.restoreBranch(branchId);
-  if (wasActive && wasActive !== activeAfter) await api.setActive(wasActive, wasActive);
-}
-
 function pruneOthers() {
   return act(async () => {
     const member = state.conv.model.get(state.view.id);
-    const wasActive = state.conv.model.activeId;
     const result = await api.pruneBranches(member.chat_id);
     if (!result.chat_ids.length) {
       toast("Nothing to prune.");
@@ -786,7 +777,8 @@ function pruneOthers() {
     }
     await refresh();
     toast(`Pruned ${plural(result.chat_ids.length, "other branch", "other branches")}.`, async () => {
-      await restoreDeletion(result.chat_ids[0], wasActive, result.active_branch_id);
+      // restore-branch also makes active again the member the deletion took from active.
+      await api.restoreBranch(result.chat_ids[0]);
       await refresh();
       toast("Pruned branches restored.");
     });
