@@ -71,14 +71,6 @@ python3 -m http.server --bind 127.0.0.1 --directory tests/browser "$disallowed_p
     >"$artifacts/disallowed-page-server.log" 2>&1 &
 at_exit "kill $!"
 
-wait_for() {
-    for _ in $(seq 1 100); do
-        curl -s -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "browser-test.sh: nothing answers at $1 (logs in $artifacts)" >&2
-    exit 1
-}
 wait_for "$api/"
 wait_for "http://127.0.0.1:$allowed_port/page.html"
 wait_for "http://127.0.0.1:$disallowed_port/page.html"

@@ -15,9 +15,9 @@ cargo build --quiet -p local-api
 port=$(free_port)
 base=http://127.0.0.1:$port
 LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=contract_$port RUST_LOG=warn \
-    JWT_SECRET=contract-check-secret-contract-check-secret target/debug/local-api &
+    JWT_SECRET=contract-check-secret-contract-check-secret "${CARGO_TARGET_DIR:-target}/debug/local-api" &
 at_exit "kill $!"
-for _ in $(seq 1 100); do curl -s -o /dev/null "$base/" && break; sleep 0.1; done
+wait_for "$base/"
 
 # Schemathesis runs as the demo user. Its delete-account cases never know the demo password,
 # so they get 422 and, once the username's login allowance is used up, 429; both documented.

@@ -41,7 +41,7 @@ base=http://127.0.0.1:$port
 LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=clients_$port RUST_LOG=warn \
     JWT_SECRET=clients-check-secret-clients-check-secret "$target_dir/debug/local-api" &
 at_exit "kill $!"
-for _ in $(seq 1 100); do curl -s -o /dev/null "$base/docs" && break; sleep 0.1; done
+wait_for "$base/docs"
 
 work=$(mktemp -d -t check-clients-XXXXXX)
 at_exit "rm -rf '$work'"

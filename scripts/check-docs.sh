@@ -12,14 +12,6 @@ target_dir=${CARGO_TARGET_DIR:-target}
 started=$SECONDS
 
 step() { echo "== [$((SECONDS - started)) s] $*" >&2; }
-wait_for() {
-    for _ in $(seq 1 300); do
-        curl -s -o /dev/null "$1" && return 0
-        sleep 0.1
-    done
-    echo "check-docs.sh: nothing answers at $1" >&2
-    exit 1
-}
 
 cargo build --quiet -p local-api -p get-chat -p bench --bins
 

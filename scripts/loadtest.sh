@@ -22,10 +22,10 @@ source scripts/lib/common.sh
 
 if [ "${1:-}" = "--short" ]; then
     shift
-    build=(cargo build --quiet -p local-api -p bench --bin local-api --bin loadtest) bin=target/debug
+    build=(cargo build --quiet -p local-api -p bench --bin local-api --bin loadtest) bin=${CARGO_TARGET_DIR:-target}/debug
     load=(--clients 16 --seconds 16 --kill-at 3 --down-for 3 --pause-at 12 --pause-for 3 --grace 3)
 else
-    build=(cargo build --quiet --release -p local-api -p bench --bin local-api --bin loadtest) bin=target/release
+    build=(cargo build --quiet --release -p local-api -p bench --bin local-api --bin loadtest) bin=${CARGO_TARGET_DIR:-target}/release
     load=(--clients 32 --seconds 60 --kill-at 15 --down-for 10 --pause-at 45 --pause-for 3 --grace 5)
 fi
 "${build[@]}"
@@ -38,7 +38,7 @@ LOCAL_ADDR=127.0.0.1:$port RUST_LOG=error MONGODB_TIMEOUT_MS=2000 REQUEST_TIMEOU
     JWT_SECRET=loadtest-secret-loadtest-secret-loadtest "$bin/local-api" &
 server=$!
 at_exit "kill $server"
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+wait_for "http://127.0.0.1:$port/"
 
 memory() { awk '/^VmRSS|^VmHWM/ {printf "%s %.1f MiB  ", $1, $2 / 1024} END {print ""}' "/proc/$server/status"; }
 echo "local server memory before the load: $(memory)"

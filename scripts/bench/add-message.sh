@@ -19,7 +19,7 @@ export MONGODB_DATABASE=bench_$(date +%s) JWT_SECRET=bench-secret-bench-secret-b
 cargo build --profile "$profile" -q -p local-api
 "${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")/local-api" &
 at_exit "kill $!"
-for _ in $(seq 1 100); do curl -s -o /dev/null "$api/" && break; sleep 0.1; done
+wait_for "$api/"
 
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 TOKEN=$(curl -s -X POST "$api/auth/login" -d '{"username":"testuser","password":"testpassword"}' | json access_token)

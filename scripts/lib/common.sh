@@ -15,3 +15,13 @@ fi
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# `wait_for URL` waits up to 30 s for anything to answer at URL, else fails the script.
+wait_for() {
+    for _ in $(seq 1 300); do
+        curl -s -o /dev/null "$1" && return 0
+        sleep 0.1
+    done
+    echo "$(basename "$0"): nothing answers at $1" >&2
+    exit 1
+}

@@ -78,11 +78,22 @@ class Checks:
             print(f"  PASS  {name}", flush=True)
             self.show("pass", name)
         else:
-            detail = f"{name} — saw {json.dumps(seen)[:600]}"
+            detail = f"{name} — saw {json.dumps(seen, default=str)[:700]}"
             self.failed.append(detail)
             print(f"  FAIL  {detail}", flush=True)
             self.show("fail", detail)
         return ok
+
+    def summary(self, shots):
+        """Prints the screenshots kept and what failed; the exit status."""
+        for shot in shots:
+            print(f"screenshot: {shot}")
+        if self.failed:
+            print(f"\n{len(self.failed)} check(s) failed:", file=sys.stderr)
+            for failure in self.failed:
+                print(f"  - {failure}", file=sys.stderr)
+        print(f"{self.passed} passed, {len(self.failed)} failed")
+        return 1 if self.failed else 0
 
 
 def start_browser(profile):
@@ -285,14 +296,7 @@ def main():
         finally:
             driver.quit()
 
-    for shot in shots:
-        print(f"screenshot: {shot}")
-    if checks.failed:
-        print(f"\n{len(checks.failed)} check(s) failed:", file=sys.stderr)
-        for failure in checks.failed:
-            print(f"  - {failure}", file=sys.stderr)
-    print(f"{checks.passed} passed, {len(checks.failed)} failed")
-    return 1 if checks.failed else 0
+    return checks.summary(shots)
 
 
 if __name__ == "__main__":

@@ -30,23 +30,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-from cors_test import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS  # noqa: E402  (same browser, same flags)
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = []
-
-    def check(self, name, ok, seen=None):
-        if ok:
-            self.passed += 1
-            print(f"  PASS  {name}", flush=True)
-        else:
-            detail = f"{name} — saw {json.dumps(seen, default=str)[:700]}"
-            self.failed.append(detail)
-            print(f"  FAIL  {detail}", flush=True)
-        return ok
+from cors_test import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, Checks  # noqa: E402  (same browser, same flags)
 
 
 def start_browser(profile, downloads):
@@ -888,15 +872,8 @@ def main():
         finally:
             driver.quit()
 
-    for shot in shots:
-        print(f"screenshot: {shot}")
     print(f"explorer test took {time.monotonic() - started:.1f} s")
-    if checks.failed:
-        print(f"\n{len(checks.failed)} check(s) failed:", file=sys.stderr)
-        for failure in checks.failed:
-            print(f"  - {failure}", file=sys.stderr)
-    print(f"{checks.passed} passed, {len(checks.failed)} failed")
-    return 1 if checks.failed else 0
+    return checks.summary(shots)
 
 
 if __name__ == "__main__":
