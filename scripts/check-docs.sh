@@ -62,6 +62,9 @@ bench branching 3
 bench throughput 0.3 append1 get
 bench overhead 5
 bench trees --quick
+instances_db=$(mktemp -d -t chat-backend-instances-XXXXXX)
+at_exit "rm -rf '$instances_db' '$instances_db.lock'"
+MONGO_PORT=$(free_port) MONGO_DBPATH=$instances_db bench instances --pools 5 --fleet 3 --seconds 2 --down 1
 scripts/bench/cold-start.py "$target_dir/debug/get-chat" 2
 if ! command -v wrk >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "installing wrk (Debian package)" >&2

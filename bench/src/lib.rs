@@ -19,6 +19,9 @@ use shared::store::{Chat, Conversation, Message};
 use shared::views::{ChatView, MessageView, NewBranchView};
 use shared::{App, Config, Endpoint};
 
+/// The JWT secret of every app the benchmarks build, so any app accepts any caller's token.
+pub const SECRET: &[u8] = b"benchmark-secret-benchmark-secret!";
+
 /// `MONGODB_URI`, or the local MongoDB of `scripts/mongo.sh` (started if needed).
 pub fn mongodb_uri() -> String {
     if let Ok(uri) = std::env::var("MONGODB_URI") {
@@ -48,12 +51,9 @@ impl Caller {
             "{database_prefix}_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let app = App::new(
-            Config::new(mongodb_uri(), database),
-            b"benchmark-secret-benchmark-secret!",
-        )
-        .await
-        .expect("app");
+        let app = App::new(Config::new(mongodb_uri(), database), SECRET)
+            .await
+            .expect("app");
         Self::register(Arc::new(app), "bench").await
     }
 
@@ -62,7 +62,8 @@ impl Caller {
         Self::register(self.app.clone(), username).await
     }
 
-    async fn register(app: Arc<App>, username: &str) -> Self {
+    /// A new account `username` (password `password123`), registered and logged in on `app`.
+    pub async fn register(app: Arc<App>, username: &str) -> Self {
         let mut caller = Self {
             app,
             account_id: String::new(),

@@ -32,6 +32,8 @@ pub struct Config {
     pub token_ttl: Duration,
     /// How long to wait for MongoDB to be reachable before answering 503.
     pub db_timeout: Duration,
+    /// This process's MongoDB connection pool (the README's *Scaling* section sizes it).
+    pub pool: Pool,
     /// Upper bound on any one request; past it the client gets 503 instead of a hung connection.
     pub request_timeout: Duration,
     /// How long a deleted conversation stays in the trash before it is purged.
@@ -49,6 +51,43 @@ pub struct Config {
     pub max_members: i64,
     pub max_depth: i64,
     pub max_conversations: i64,
+}
+
+/// The connection pool of one process. Every Lambda instance holds its own, so the database
+/// sees `max_size` (plus monitoring) connections times the number of instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool {
+    /// At most this many connections for operations (`maxPoolSize`); none are kept open
+    /// ahead of need (`minPoolSize` 0).
+    pub max_size: u32,
+    /// A connection idle this long is closed instead of reused (`maxIdleTimeMS`): below the
+    /// 350 s after which an AWS NAT gateway silently drops an idle flow.
+    pub max_idle: Duration,
+    /// Check the servers by polling, one monitoring connection per server, instead of
+    /// streaming, which takes two: what the driver does by itself on Lambda (a frozen
+    /// instance cannot stream anyway); explicit, so benchmarks standing in for Lambda
+    /// instances count the same connections.
+    pub poll_monitoring: bool,
+}
+
+impl Pool {
+    /// Sized for a Lambda instance, which serves one request at a time: two connections let
+    /// the handlers that issue two queries at once (login, search, get-tree, get-branches)
+    /// run them in parallel; more are never used (README, *Scaling*).
+    pub const LAMBDA: Pool = Pool {
+        max_size: MONGODB_MAX_POOL_SIZE_LAMBDA,
+        max_idle: Duration::from_millis(MONGODB_MAX_IDLE_MS.default),
+        poll_monitoring: true,
+    };
+
+    /// Sized for a long-running process that serves many requests at once (the local
+    /// server): the driver's own default, with which the load test and the throughput
+    /// benchmark run.
+    pub const LOCAL: Pool = Pool {
+        max_size: MONGODB_MAX_POOL_SIZE_LOCAL,
+        max_idle: Duration::from_millis(MONGODB_MAX_IDLE_MS.default),
+        poll_monitoring: false,
+    };
 }
 
 /// Every numeric setting: its variable, default and accepted range. Values outside the range
@@ -69,6 +108,15 @@ const TREE_MAX_MEMBERS: Setting = setting("TREE_MAX_MEMBERS", 1000, 2..=100_000)
 const TREE_MAX_DEPTH: Setting = setting("TREE_MAX_DEPTH", 100, 1..=10_000);
 const ACCOUNT_MAX_CONVERSATIONS: Setting =
     setting("ACCOUNT_MAX_CONVERSATIONS", 100_000, 1..=100_000_000);
+/// The default depends on the mode (`Pool::LAMBDA`, `Pool::LOCAL`); `default` is Lambda's.
+const MONGODB_MAX_POOL_SIZE: Setting = setting(
+    "MONGODB_MAX_POOL_SIZE",
+    MONGODB_MAX_POOL_SIZE_LAMBDA as u64,
+    1..=500,
+);
+const MONGODB_MAX_POOL_SIZE_LAMBDA: u32 = 2;
+const MONGODB_MAX_POOL_SIZE_LOCAL: u32 = 10;
+const MONGODB_MAX_IDLE_MS: Setting = setting("MONGODB_MAX_IDLE_MS", 300_000, 1_000..=3_600_000);
 const HEADER_TIMEOUT_MS: Setting = setting("LOCAL_HEADER_TIMEOUT_MS", 10_000, 100..=600_000);
 
 const DAY: u64 = 24 * 3600;
@@ -109,6 +157,7 @@ impl Config {
             jwt_issuer: "chat-backend".into(),
             token_ttl: Duration::from_secs(JWT_TTL_SECONDS.default),
             db_timeout: Duration::from_millis(MONGODB_TIMEOUT_MS.default),
+            pool: Pool::LOCAL,
             request_timeout: Duration::from_millis(REQUEST_TIMEOUT_MS.default),
             trash_retention: Duration::from_secs(TRASH_RETENTION_DAYS.default * DAY),
             login_max_failures: LOGIN_MAX_FAILURES.default as u32,
@@ -150,6 +199,14 @@ impl Config {
         config.token_ttl = Duration::from_secs(JWT_TTL_SECONDS.read(vars)?);
         config.db_timeout = Duration::from_millis(MONGODB_TIMEOUT_MS.read(vars)?);
         config.request_timeout = Duration::from_millis(REQUEST_TIMEOUT_MS.read(vars)?);
+        config.pool = match mode {
+            Mode::Lambda => Pool::LAMBDA,
+            Mode::Local => Pool::LOCAL,
+        };
+        if vars(MONGODB_MAX_POOL_SIZE.name).is_some() {
+            config.pool.max_size = MONGODB_MAX_POOL_SIZE.read(vars)? as u32;
+        }
+        config.pool.max_idle = Duration::from_millis(MONGODB_MAX_IDLE_MS.read(vars)?);
         config.trash_retention = Duration::from_secs(TRASH_RETENTION_DAYS.read(vars)? * DAY);
         config.login_max_failures = LOGIN_MAX_FAILURES.read(vars)? as u32;
         config.login_lockout = Duration::from_secs(LOGIN_LOCKOUT_SECONDS.read(vars)?);
@@ -204,6 +261,8 @@ mod tests {
             LOGIN_MAX_FAILURES,
             LOGIN_LOCKOUT_SECONDS,
             HEADER_TIMEOUT_MS,
+            MONGODB_MAX_POOL_SIZE,
+            MONGODB_MAX_IDLE_MS,
             TREE_MAX_MEMBERS,
             TREE_MAX_DEPTH,
             ACCOUNT_MAX_CONVERSATIONS,
@@ -225,6 +284,24 @@ mod tests {
             let end = setting.range.end().to_string();
             assert!(config(&[(setting.name, &end)]).is_ok(), "{}", setting.name);
         }
+    }
+
+    #[test]
+    fn the_pool_is_sized_for_the_mode_unless_set() {
+        assert_eq!(config(&[]).unwrap().pool, Pool::LOCAL);
+        let lambda = |name: &str| match name {
+            "MONGODB_URI" => Some("mongodb://db/".to_owned()),
+            _ => None,
+        };
+        let pool = Config::from_vars(Mode::Lambda, &lambda).unwrap().pool;
+        assert_eq!(pool, Pool::LAMBDA);
+        assert_eq!((pool.max_size, pool.max_idle.as_secs()), (2, 300));
+        let set = config(&[
+            ("MONGODB_MAX_POOL_SIZE", "3"),
+            ("MONGODB_MAX_IDLE_MS", "60000"),
+        ]);
+        let pool = set.unwrap().pool;
+        assert_eq!((pool.max_size, pool.max_idle.as_secs()), (3, 60));
     }
 
     #[test]

@@ -125,6 +125,22 @@ pub(crate) fn is_unavailable(error: &mongodb::error::Error) -> bool {
             &*error.kind,
             ErrorKind::Write(WriteFailure::WriteConcernError(_))
         )
+        || server_code(error).is_some_and(|code| RESTARTING_CODES.contains(&code))
+}
+
+/// Server answers that mean "this node is shutting down, stepping down, not primary or not
+/// ready yet": a restart or a failover, over in seconds (the codes the driver retries a read
+/// on; after one retry they reach us). A clean shutdown under load answers some with these.
+const RESTARTING_CODES: [i32; 13] = [
+    11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 134, 262,
+];
+
+fn server_code(error: &mongodb::error::Error) -> Option<i32> {
+    match &*error.kind {
+        ErrorKind::Command(e) => Some(e.code),
+        ErrorKind::Write(WriteFailure::WriteError(e)) => Some(e.code),
+        _ => None,
+    }
 }
 
 /// Duplicate key (E11000): the unique index refused a second user, chat, or message position.
@@ -180,6 +196,18 @@ mod tests {
             body(&response)["detail"],
             "Request headers too large (limit 10240 bytes)"
         );
+    }
+
+    #[test]
+    fn a_node_shutting_down_or_stepping_down_is_503_not_500() {
+        for code in [91, 11600, 189, 10107, 134] {
+            let command: mongodb::error::CommandError = serde_json::from_value(
+                serde_json::json!({"code": code, "codeName": "ShutdownInProgress", "errmsg": "shutting down"}),
+            )
+            .unwrap();
+            let error = mongodb::error::Error::from(ErrorKind::Command(command));
+            assert_eq!(ApiError::from(error).status(), 503, "{code}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub mod views;
 pub mod web;
 
 pub use app::App;
-pub use config::{Config, Mode};
+pub use config::{Config, Mode, Pool};
 pub use error::ApiError;
 pub use routes::Endpoint;
 

@@ -22,6 +22,7 @@ mod conversations;
 mod idempotency;
 mod login_attempts;
 mod messages;
+mod sharding;
 
 pub use accounts::{Inserted, User};
 pub use chats::{Chat, ChatRead, ConversationHead, Segment};
@@ -29,6 +30,7 @@ pub use conversations::{Conversation, ListPosition, Listed, TrashPosition};
 pub use idempotency::{IdempotencyRecord, KeyId, Replay};
 pub use login_attempts::LoginAttempts;
 pub use messages::Message;
+pub use sharding::{SCATTER_GATHER, SHARD_KEYS, ShardKey};
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
@@ -37,7 +39,8 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{Document, doc};
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::options::{
-    Acknowledgment, ClientOptions, IndexOptions, ReadConcern, TransactionOptions, WriteConcern,
+    Acknowledgment, ClientOptions, IndexOptions, ReadConcern, ServerMonitoringMode,
+    TransactionOptions, WriteConcern,
 };
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
@@ -105,6 +108,13 @@ impl Store {
         options.app_name = Some(config.app_name.clone());
         options.server_selection_timeout = Some(config.db_timeout);
         options.connect_timeout = Some(config.db_timeout);
+        // A budget per process: every Lambda instance holds its own pool (README, *Scaling*).
+        options.max_pool_size = Some(config.pool.max_size);
+        options.min_pool_size = Some(0);
+        options.max_idle_time = Some(config.pool.max_idle);
+        if config.pool.poll_monitoring {
+            options.server_monitoring_mode = Some(ServerMonitoringMode::Poll);
+        }
         options.write_concern = Some(durable());
         // Reads see only majority-committed data, so a message shown once is never missing
         // later because the primary that acknowledged it was rolled back in a failover. Every
@@ -321,7 +331,8 @@ impl Session {
     }
 }
 
-/// Commits, retrying while the outcome is unknown (commit is idempotent on the server).
+/// Commits, retrying while the outcome is unknown (commit is idempotent on the server), after
+/// jittered waits: instances that lost the primary together do not all retry in step.
 async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
     let mut tries = 0;
     loop {
@@ -332,10 +343,17 @@ async fn commit(session: &mut ClientSession) -> mongodb::error::Result<()> {
                     && tries < 3 =>
             {
                 tries += 1;
+                tokio::time::sleep(jittered(Duration::from_millis(25 << tries))).await;
             }
             result => return result,
         }
     }
+}
+
+/// A wait drawn uniformly from zero to `ceiling` ("full jitter").
+fn jittered(ceiling: Duration) -> Duration {
+    let jitter = u64::from(getrandom::u32().unwrap_or(u32::MAX / 2));
+    Duration::from_micros(ceiling.as_micros() as u64 * jitter / u64::from(u32::MAX))
 }
 
 fn is_unreachable(e: &mongodb::error::Error) -> bool {
@@ -358,10 +376,7 @@ impl Iterator for Retries {
         }
         self.done += 1;
         let ceiling_us = (1000u64 << self.done.min(7)).min(100_000);
-        let jitter = u64::from(getrandom::u32().unwrap_or(u32::MAX / 2));
-        Some(Duration::from_micros(
-            ceiling_us * jitter / u64::from(u32::MAX),
-        ))
+        Some(jittered(Duration::from_micros(ceiling_us)))
     }
 }
 
