@@ -56,7 +56,7 @@ mapfile -t pages < <(python3 -c 'import tomllib
 router = tomllib.load(open("Cargo.toml", "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
 print("\n".join(p for p, targets in router.items() if any(t["function"] == "web" for t in targets)))')
 for page in "${pages[@]}"; do
-    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 "http://127.0.0.1:$port$page")
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 "http://127.0.0.1:$port$page") || true
     [ "$status" = 200 ] || fail_watch "GET $page through cargo lambda watch answered $status"
 done
 # Every function of the router served a request: cargo lambda watch starts each on demand with
