@@ -48,22 +48,17 @@ if ! "$venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ 
 fi
 
 source scripts/lib/throwaway-mongo.sh
-cargo build --quiet -p local-api
 
 # Three origins on the loopback: the API, the allowed page (127.0.0.1) and the disallowed page
 # (localhost: another host, so another origin, though the same machine).
-api_port=$(free_port)
 allowed_port=$(free_port)
 disallowed_port=$(free_port)
-api=http://127.0.0.1:$api_port/api/v1
 allowed=http://127.0.0.1:$allowed_port
 disallowed=http://localhost:$disallowed_port
 
-LOCAL_ADDR=127.0.0.1:$api_port MONGODB_DATABASE=browser_$api_port RUST_LOG=warn \
-    JWT_SECRET=browser-test-secret-browser-test-secret \
-    CORS_ALLOWED_ORIGINS=$allowed LOGIN_MAX_FAILURES=2 LOGIN_LOCKOUT_SECONDS=900 \
-    "$target_dir/debug/local-api" >"$artifacts/local-api.log" 2>&1 &
-at_exit "kill $!"
+start_local_api browser CORS_ALLOWED_ORIGINS="$allowed" LOGIN_MAX_FAILURES=2 \
+    LOGIN_LOCKOUT_SECONDS=900 >"$artifacts/local-api.log" 2>&1
+api=$base/api/v1
 python3 -m http.server --bind 127.0.0.1 --directory tests/browser "$allowed_port" \
     >"$artifacts/allowed-page-server.log" 2>&1 &
 at_exit "kill $!"
@@ -71,7 +66,6 @@ python3 -m http.server --bind 127.0.0.1 --directory tests/browser "$disallowed_p
     >"$artifacts/disallowed-page-server.log" 2>&1 &
 at_exit "kill $!"
 
-wait_for "$api/"
 wait_for "http://127.0.0.1:$allowed_port/page.html"
 wait_for "http://127.0.0.1:$disallowed_port/page.html"
 
@@ -85,13 +79,13 @@ SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chro
 # show a 1,000-message, 100-member conversation and the bytes the page transfers (printed).
 SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
     "$venv/bin/python" tests/browser/explorer_test.py \
-    --page "http://127.0.0.1:$api_port/" --artifacts "$artifacts" || status=$?
+    --page "$base/" --artifacts "$artifacts" || status=$?
 
 # The API documentation at /docs (tests/browser/docs_test.py): authorize with a token, "Try it
 # out" on list-chats, 200 from the same origin, no CSP violation; screenshot docs-try-it-out.png.
 SE_OFFLINE=true SE_AVOID_STATS=true CHROMIUM_BINARY=$chromium CHROMEDRIVER=$chromedriver \
     "$venv/bin/python" tests/browser/docs_test.py \
-    --base "http://127.0.0.1:$api_port" --artifacts "$artifacts" || status=$?
+    --base "$base" --artifacts "$artifacts" || status=$?
 
 echo "browser test took $((SECONDS - started)) s; logs and screenshots in $artifacts/" >&2
 exit "$status"

@@ -11,13 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/tools.sh
 source scripts/lib/throwaway-mongo.sh
 
-cargo build --quiet -p local-api
-port=$(free_port)
-base=http://127.0.0.1:$port
-LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=contract_$port RUST_LOG=warn \
-    JWT_SECRET=contract-check-secret-contract-check-secret "${CARGO_TARGET_DIR:-target}/debug/local-api" &
-at_exit "kill $!"
-wait_for "$base/"
+start_local_api contract
 
 # Schemathesis runs as the demo user. Its delete-account cases never know the demo password,
 # so they get 422 and, once the username's login allowance is used up, 429; both documented.

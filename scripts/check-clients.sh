@@ -34,14 +34,7 @@ npm ci --prefix "$ts" --ignore-scripts --no-audit --no-fund --loglevel=error >&2
 "$ts/node_modules/.bin/redocly" lint openapi.yaml --format=stylish
 
 source scripts/lib/throwaway-mongo.sh
-target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --quiet -p local-api
-port=$(free_port)
-base=http://127.0.0.1:$port
-LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=clients_$port RUST_LOG=warn \
-    JWT_SECRET=clients-check-secret-clients-check-secret "$target_dir/debug/local-api" &
-at_exit "kill $!"
-wait_for "$base/docs"
+start_local_api clients
 
 work=$(mktemp -d -t check-clients-XXXXXX)
 at_exit "rm -rf '$work'"

@@ -16,20 +16,21 @@ step() { echo "== [$((SECONDS - started)) s] $*" >&2; }
 cargo build --quiet -p local-api -p get-chat -p bench --bins
 
 step "README examples"
-port=$(free_port)
-LOCAL_ADDR=127.0.0.1:$port MONGODB_DATABASE=readme_$port RUST_LOG=warn \
-    JWT_SECRET=readme-check-secret-readme-check-secret "$target_dir/debug/local-api" &
-at_exit "kill $!"
-wait_for "http://127.0.0.1:$port/"
-python3 scripts/check-readme.py "http://127.0.0.1:$port/api/v1"
-# The check can fail: the same examples with one status the server does not answer.
+start_local_api readme
+python3 scripts/check-readme.py "$base/api/v1"
+# The check can fail: the same examples, on a fresh database too, with one status the server
+# does not answer, fail with exactly that problem.
 broken=$(mktemp -t readme-XXXXXX.md)
 at_exit "rm -f '$broken'"
 sed '0,/^# Create a chat (200)/s//# Create a chat (201)/' README.md >"$broken"
-if python3 scripts/check-readme.py "http://127.0.0.1:$port/api/v1" "$broken" 2>/dev/null; then
-    echo "check-docs.sh: a README whose example says 201 where the server answers 200 passed" >&2
+start_local_api readme
+if python3 scripts/check-readme.py "$base/api/v1" "$broken" 2>"$broken.out" ||
+    [ "$(grep -c 'README says' "$broken.out")" != 1 ] || ! grep -q 'status 200, README says 201' "$broken.out"; then
+    cat "$broken.out" >&2
+    echo "check-docs.sh: a README whose example says 201 where the server answers 200 was not caught alone" >&2
     exit 1
 fi
+rm -f "$broken.out"
 
 step "scripts/dev.sh (serves the API and the explorer)"
 port=$(free_port)

@@ -25,3 +25,19 @@ wait_for() {
     echo "$(basename "$0"): nothing answers at $1" >&2
     exit 1
 }
+
+# `start_local_api NAME [VAR=VALUE...]` builds the local server (debug) and runs it until the
+# script exits, on a free port and a database of its own (NAME_<port>), with the variables
+# given; sets `base` (http://127.0.0.1:<port>) once it answers.
+start_local_api() {
+    local name=$1 port
+    shift
+    cargo build --quiet -p local-api
+    port=$(free_port)
+    base=http://127.0.0.1:$port
+    env LOCAL_ADDR="127.0.0.1:$port" MONGODB_DATABASE="${name}_$port" RUST_LOG=warn \
+        JWT_SECRET="$name-check-secret-$name-check-secret" "$@" \
+        "${CARGO_TARGET_DIR:-target}/debug/local-api" &
+    at_exit "kill $!"
+    wait_for "$base/"
+}
