@@ -433,8 +433,9 @@ function renderConversation({ scrollTo, scrollBottom = true } = {}) {
   $("#empty").hidden = true;
   $("#conversation").hidden = false;
   $("#conv-name").textContent = root ? root.name : view.chat.name;
-  const pinned = summary ? summary.pinned : false;
-  const archived = summary ? summary.archived : false;
+  // The list's copy is the freshest after a change here; get-tree's serves a conversation
+  // opened from a link or a search hit that the loaded list pages do not hold.
+  const { pinned, archived } = summary || state.conv.tree;
   state.conv.pinned = pinned;
   state.conv.archived = archived;
   $("#pin").textContent = pinned ? "Unpin" : "Pin";

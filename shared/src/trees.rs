@@ -149,6 +149,8 @@ pub async fn get_tree(
         member_count: order.len() as i64,
         members: page,
         next_cursor: (next < order.len()).then(|| cursor::encode(&TreeCursor { offset: next })),
+        pinned: conversation.pinned,
+        archived: conversation.archived,
     })
 }
 

@@ -183,6 +183,10 @@ pub struct TreeView {
     /// Depth first from the root; each member's branches by the index they were cut at.
     pub members: Vec<MemberView>,
     pub next_cursor: Option<String>,
+    /// The conversation's list flags (update-chat), so a client that opened it from a link
+    /// or a search hit shows them without paging the list.
+    pub pinned: bool,
+    pub archived: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

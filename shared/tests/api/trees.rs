@@ -135,6 +135,24 @@ async fn the_tree_is_drawn_in_one_answer() {
         (json!(1), json!(5))
     );
     assert_eq!(c_view["active"], true);
+    assert_eq!(
+        (&view["pinned"], &view["archived"]),
+        (&json!(false), &json!(false))
+    );
+    // The conversation's flags, from any member.
+    ok(
+        &app,
+        &token,
+        Endpoint::UpdateChat,
+        &[("chat_id", &root)],
+        Some(json!({"pinned": true, "archived": true})),
+    )
+    .await;
+    let flagged = tree(&app, &token, &c).await;
+    assert_eq!(
+        (&flagged["pinned"], &flagged["archived"]),
+        (&json!(true), &json!(true))
+    );
     // Paged.
     let first = ok(
         &app,
