@@ -8,8 +8,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb::bson::DateTime;
-use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
+use mongodb::bson::{DateTime, RawDocumentBuf, doc};
+use mongodb::options::{
+    Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
+};
 use serde::Serialize;
 use serde_json::Value;
 use shared::gateway::GatewayRequest;
@@ -462,4 +464,49 @@ pub fn report_pair(
         None => println!("{what}: ratio of medians {ratio:.2}\n"),
     }
     ratio
+}
+
+/// get-chat's reads on the bare driver, in one snapshot, as `shared::store` runs them: the
+/// first read (`get_chat_pipeline`), then the chat's newest page (up to 100) of messages. A root
+/// chat has no lineage, so the messages filter has one clause. Answers the first read's document
+/// (none for an unknown chat) and the messages, left as raw BSON.
+pub async fn bare_get_chat(
+    client: &mongodb::Client,
+    db: &mongodb::Database,
+    account: &str,
+    chat_id: &str,
+) -> mongodb::error::Result<Option<(mongodb::bson::Document, Vec<RawDocumentBuf>)>> {
+    use futures_util::TryStreamExt;
+    let mut session = client.start_session().snapshot(true).await?;
+    let snapshot = CollectionOptions::builder()
+        .read_concern(ReadConcern::snapshot())
+        .build();
+    let mut cursor = db
+        .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone())
+        .aggregate(get_chat_pipeline(account, chat_id))
+        .session(&mut session)
+        .await?;
+    let Some(read) = cursor.next(&mut session).await.transpose()? else {
+        return Ok(None);
+    };
+    drop(cursor);
+    let count = read
+        .get_document("chat")
+        .and_then(|chat| chat.get_i64("message_count"))
+        .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
+    let clause = doc! {
+        "account_id": account,
+        "chat_id": chat_id,
+        "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
+    };
+    let messages = db
+        .collection_with_options::<RawDocumentBuf>("messages", snapshot)
+        .find(doc! { "$or": [clause] })
+        .sort(doc! { "position": 1 })
+        .session(&mut session)
+        .await?
+        .stream(&mut session)
+        .try_collect()
+        .await?;
+    Ok(Some((read, messages)))
 }

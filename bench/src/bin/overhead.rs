@@ -13,12 +13,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bench::{Caller, mongodb_uri, percentile, timed};
-use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{DateTime, RawDocumentBuf, doc, rawdoc};
 use mongodb::options::{
-    Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, ReturnDocument,
-    TransactionOptions, WriteConcern,
+    Acknowledgment, ClientOptions, ReadConcern, ReturnDocument, TransactionOptions, WriteConcern,
 };
 use mongodb::{Client, Collection, Database};
 use serde::Serialize;
@@ -374,37 +372,10 @@ impl Bare {
     /// in one aggregation, then its newest page of messages (up to 100). A root chat has no
     /// lineage, so the messages filter has one clause.
     async fn get_chat(&self, chat_id: &str) -> Result<()> {
-        let mut session = self.client.start_session().snapshot(true).await?;
-        let snapshot = CollectionOptions::builder()
-            .read_concern(ReadConcern::snapshot())
-            .build();
-        let account = self.account.as_str();
-        let pipeline = bench::get_chat_pipeline(account, chat_id);
-        let mut cursor = self
-            .db
-            .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone())
-            .aggregate(pipeline)
-            .session(&mut session)
-            .await?;
-        let read = cursor.next(&mut session).await.ok_or("no such chat")??;
-        drop(cursor);
-        assert_eq!(read.get_array("branches")?.len(), 2);
-        let count = read.get_document("chat")?.get_i64("message_count")?;
-        let clause = doc! {
-            "account_id": account,
-            "chat_id": chat_id,
-            "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
-        };
-        let messages: Vec<RawDocumentBuf> = self
-            .db
-            .collection_with_options::<RawDocumentBuf>("messages", snapshot)
-            .find(doc! { "$or": [clause] })
-            .sort(doc! { "position": 1 })
-            .session(&mut session)
+        let (read, messages) = bench::bare_get_chat(&self.client, &self.db, &self.account, chat_id)
             .await?
-            .stream(&mut session)
-            .try_collect()
-            .await?;
+            .ok_or("no such chat")?;
+        assert_eq!(read.get_array("branches")?.len(), 2);
         assert_eq!(messages.len(), MESSAGES);
         Ok(())
     }

@@ -376,35 +376,9 @@ impl Bare {
     /// get-chat's reads, in one snapshot: the chat with its conversation's head, its branches
     /// and the account in one aggregation, then its newest page of messages.
     pub async fn get_chat(&self, chat_id: &str, expected: usize) -> Result<()> {
-        let mut session = self.client.start_session().snapshot(true).await?;
-        let snapshot = mongodb::options::CollectionOptions::builder()
-            .read_concern(ReadConcern::snapshot())
-            .build();
-        let chats = self
-            .db
-            .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone());
-        let account = self.account.as_str();
-        let pipeline = bench::get_chat_pipeline(account, chat_id);
-        let mut cursor = chats.aggregate(pipeline).session(&mut session).await?;
-        let read = cursor.next(&mut session).await.ok_or("no such chat")??;
-        drop(cursor);
-        let chat = read.get_document("chat")?;
-        let count = chat.get_i64("message_count")?;
-        let clause = doc! {
-            "account_id": account,
-            "chat_id": chat_id,
-            "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
-        };
-        let messages: Vec<RawDocumentBuf> = self
-            .db
-            .collection_with_options::<RawDocumentBuf>("messages", snapshot)
-            .find(doc! { "$or": [clause] })
-            .sort(doc! { "position": 1 })
-            .session(&mut session)
+        let (_, messages) = bench::bare_get_chat(&self.client, &self.db, &self.account, chat_id)
             .await?
-            .stream(&mut session)
-            .try_collect()
-            .await?;
+            .ok_or("no such chat")?;
         assert_eq!(messages.len(), expected);
         Ok(())
     }
