@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb::bson::{DateTime, RawDocumentBuf, doc};
+use mongodb::bson::{DateTime, RawDocumentBuf};
 use mongodb::options::{
     Acknowledgment, ClientOptions, CollectionOptions, ReadConcern, WriteConcern,
 };
@@ -389,9 +389,9 @@ impl Seeder {
     }
 }
 
-/// get-chat's first read written out for the driver, as `shared::store` runs it: the live
-/// chat, with its conversation's head, its live branches and the account (the bare-driver
-/// sides of the benchmarks).
+/// get-chat's read written out for the driver, as `shared::store` runs it: the live chat, with
+/// its conversation's head, its live branches and the newest page (100) of its own messages
+/// (the bare-driver sides of the benchmarks).
 pub fn get_chat_pipeline(account: &str, chat_id: &str) -> Vec<mongodb::bson::Document> {
     use mongodb::bson::doc;
     vec![
@@ -416,9 +416,13 @@ pub fn get_chat_pipeline(account: &str, chat_id: &str) -> Vec<mongodb::bson::Doc
             "as": "branches",
         } },
         doc! { "$lookup": {
-            "from": "users",
-            "pipeline": [{ "$match": { "_id": account } }, { "$project": { "_id": 1 } }],
-            "as": "account",
+            "from": "messages",
+            "pipeline": [
+                { "$match": { "account_id": account, "chat_id": chat_id } },
+                { "$sort": { "position": -1 } },
+                { "$limit": 100 },
+            ],
+            "as": "newest",
         } },
     ]
 }
@@ -466,47 +470,25 @@ pub fn report_pair(
     ratio
 }
 
-/// get-chat's reads on the bare driver, in one snapshot, as `shared::store` runs them: the
-/// first read (`get_chat_pipeline`), then the chat's newest page (up to 100) of messages. A root
-/// chat has no lineage, so the messages filter has one clause. Answers the first read's document
-/// (none for an unknown chat) and the messages, left as raw BSON.
+/// get-chat's read on the bare driver, as `shared::store` runs it for a root chat: one
+/// aggregation (`get_chat_pipeline`) in a snapshot. Answers its document (none for an unknown
+/// chat), messages included, left as raw BSON.
 pub async fn bare_get_chat(
     client: &mongodb::Client,
     db: &mongodb::Database,
     account: &str,
     chat_id: &str,
-) -> mongodb::error::Result<Option<(mongodb::bson::Document, Vec<RawDocumentBuf>)>> {
-    use futures_util::TryStreamExt;
+) -> mongodb::error::Result<Option<RawDocumentBuf>> {
     let mut session = client.start_session().snapshot(true).await?;
     let snapshot = CollectionOptions::builder()
         .read_concern(ReadConcern::snapshot())
         .build();
-    let mut cursor = db
-        .collection_with_options::<RawDocumentBuf>("chats", snapshot.clone())
+    db.collection_with_options::<RawDocumentBuf>("chats", snapshot)
         .aggregate(get_chat_pipeline(account, chat_id))
-        .session(&mut session)
-        .await?;
-    let Some(read) = cursor.next(&mut session).await.transpose()? else {
-        return Ok(None);
-    };
-    drop(cursor);
-    let count = read
-        .get_document("chat")
-        .and_then(|chat| chat.get_i64("message_count"))
-        .map_err(|e| mongodb::error::Error::custom(e.to_string()))?;
-    let clause = doc! {
-        "account_id": account,
-        "chat_id": chat_id,
-        "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
-    };
-    let messages = db
-        .collection_with_options::<RawDocumentBuf>("messages", snapshot)
-        .find(doc! { "$or": [clause] })
-        .sort(doc! { "position": 1 })
+        .with_type::<RawDocumentBuf>()
         .session(&mut session)
         .await?
-        .stream(&mut session)
-        .try_collect()
-        .await?;
-    Ok(Some((read, messages)))
+        .next(&mut session)
+        .await
+        .transpose()
 }

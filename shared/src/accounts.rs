@@ -135,8 +135,10 @@ pub async fn delete_account(
         ));
     }
     store.clear_login_attempts(&user.username).await?;
-    store.delete_user(account_id).await?;
+    // Conversations first: get-chat and revalidation take a live conversation as proof that
+    // its account exists.
     store.expire_account_data(account_id).await?;
+    store.delete_user(account_id).await?;
     // Purge while the request has time to spare; what is left goes with later requests.
     let stop = crate::routes::deadline()
         .map(|d| d - d.saturating_duration_since(std::time::Instant::now()) / 2);

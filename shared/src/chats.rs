@@ -9,7 +9,9 @@ use crate::cursor;
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::requests::ChatUpdate;
-use crate::store::{Chat, Conversation, Inserted, ListPosition, Store, TrashPosition};
+use crate::store::{
+    Chat, Conversation, Inserted, ListPosition, Message, Segment, Store, TrashPosition,
+};
 use crate::tags::Tagger;
 use crate::text;
 use crate::time::rfc3339;
@@ -137,9 +139,10 @@ pub async fn create_chat(
 ///
 /// Revalidating a tag the client `offered` reads the conversation it names and nothing else
 /// (see `tags`): every change to the tree moves the conversation's version. Otherwise the
-/// chat, its conversation, its branches and the account are one read, the messages a second.
-/// The caller's token has been checked but not its account: that read confirms it (a tag is
-/// honoured only while the conversation is live, and deleting an account trashes them all).
+/// chat, its conversation, its branches and the chat's newest own messages are one read; a
+/// branch whose page reaches into its inherited prefix reads that in a second. The caller's
+/// token has been checked but not its account: a live conversation confirms it (deleting an
+/// account trashes them all first), so the account is read only when there is none.
 #[allow(clippy::too_many_arguments)]
 pub async fn get_chat(
     store: &Store,
@@ -163,15 +166,30 @@ pub async fn get_chat(
     // The chat and the messages its lineage names are read at one moment: a promotion
     // moves messages and rewrites lineages, and a mix of before and after would be wrong.
     let mut snapshot = store.snapshot().await?;
-    let Some(read) = store.read_chat(&mut snapshot, account_id, chat_id).await? else {
+    let newest = Some((before, limit));
+    let read = match store
+        .read_chat(&mut snapshot, account_id, chat_id, newest)
+        .await
+    {
+        // Over 16 MB of stored text in the page (which JSON cuts to 5 MB anyway): read the
+        // chat alone, and the page with a cursor.
+        Err(e) if crate::error::is_too_large(&e) => {
+            snapshot = store.snapshot().await?;
+            store
+                .read_chat(&mut snapshot, account_id, chat_id, None)
+                .await?
+        }
+        read => read?,
+    };
+    // A live conversation vouches for its account (delete-account trashes them all before it
+    // removes the account); without one, the answer depends on whether the account is gone.
+    let Some(mut read) = read.filter(|r| r.conversation().is_some()) else {
         return Err(match store.account_exists(account_id).await? {
             true => CHAT_NOT_FOUND,
             false => ACCOUNT_GONE,
         });
     };
-    if !read.account_exists() {
-        return Err(ACCOUNT_GONE);
-    }
+    let newest = std::mem::take(&mut read.newest);
     let head = read.conversation().ok_or(CHAT_NOT_FOUND)?;
     let chat = &read.chat;
     let end = match before {
@@ -189,13 +207,44 @@ pub async fn get_chat(
         return Ok((etag, None));
     }
     let pieces = tree::pieces(chat, (end - limit).max(0), end);
-    let messages = store
-        .messages_in_at(&mut snapshot, account_id, &pieces)
-        .await?;
+    let messages = page_messages(store, &mut snapshot, account_id, chat_id, pieces, newest).await?;
     let active = head.active_branch_id.clone();
     let messages = messages.into_iter().map(MessageView::from).collect();
     let view = page_view(read.chat, &active, messages, read.branches, end);
     Ok((etag, Some(view)))
+}
+
+/// The messages at `pieces`, in order: the chat's own part from `newest` (the first read's
+/// newest own messages) when they cover it, as they do for a root chat or a branch with a
+/// page of its own, and the rest (a branch's inherited prefix) read in `snapshot`.
+async fn page_messages(
+    store: &Store,
+    snapshot: &mut mongodb::ClientSession,
+    account_id: &str,
+    chat_id: &str,
+    mut pieces: Vec<(Segment, i64)>,
+    newest: Vec<Message>,
+) -> Result<Vec<Message>, ApiError> {
+    let mut own = Vec::new();
+    if let Some((segment, from)) = pieces.last()
+        && segment.chat_id == chat_id
+    {
+        let range = *from..=segment.upto;
+        own = newest
+            .into_iter()
+            .rev()
+            .filter(|m| range.contains(&m.position))
+            .collect();
+        // Positions are unique in a chat, so as many as the range holds means all of them.
+        if own.len() as i64 == segment.upto - from + 1 {
+            pieces.pop();
+        } else {
+            own.clear();
+        }
+    }
+    let mut messages = store.messages_in_at(snapshot, account_id, &pieces).await?;
+    messages.extend(own);
+    Ok(messages)
 }
 
 /// A valid token whose account was deleted since it was issued.

@@ -152,6 +152,12 @@ pub(crate) fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     }
 }
 
+/// A result over MongoDB's 16 MB document limit: a `$lookup` array (4568) or a whole result
+/// document (10334, BSONObjectTooLarge).
+pub(crate) fn is_too_large(error: &mongodb::error::Error) -> bool {
+    matches!(server_code(error), Some(4568 | 10334))
+}
+
 impl From<mongodb::error::Error> for ApiError {
     fn from(error: mongodb::error::Error) -> Self {
         if is_unavailable(&error) {

@@ -5,7 +5,7 @@ use mongodb::bson::{DateTime, Document, doc};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{Message, Store};
 use crate::error::ApiError;
 
 /// A chat or a branch. A branch's visible history is the prefix it inherits — described by
@@ -66,8 +66,10 @@ pub struct ChatRead {
     conversation: Vec<ConversationHead>,
     /// Its live direct branches, oldest first.
     pub branches: Vec<Chat>,
-    /// The caller's account document, if it still exists: at most one.
-    account: Vec<Document>,
+    /// With `Store::read_chat`'s `newest`: the newest messages stored in the chat itself
+    /// (not inherited), newest first.
+    #[serde(default)]
+    pub newest: Vec<Message>,
 }
 
 /// What a member's view takes from its conversation.
@@ -81,10 +83,6 @@ pub struct ConversationHead {
 impl ChatRead {
     pub fn conversation(&self) -> Option<&ConversationHead> {
         self.conversation.first()
-    }
-
-    pub fn account_exists(&self) -> bool {
-        !self.account.is_empty()
     }
 }
 
@@ -138,16 +136,20 @@ impl Store {
             .await
     }
 
-    /// The caller's live chat with its conversation's head, its branches, and whether the
-    /// account exists, in one command read in `session` (a snapshot): one round trip where
-    /// four reads would take two.
+    /// The caller's live chat with its conversation's head and its branches, in one command
+    /// read in `session` (a snapshot): one round trip where three reads would take two. With `newest: Some((before, limit))` it also carries the
+    /// newest `limit` messages stored in the chat itself at positions before `before`, which
+    /// are the whole page of a root chat or a branch with enough messages of its own: get-chat
+    /// then needs no second round trip. (They come from an uncorrelated sub-pipeline, run
+    /// once, on the messages index like any page.)
     pub(crate) async fn read_chat(
         &self,
         session: &mut ClientSession,
         account_id: &str,
         chat_id: &str,
+        newest: Option<(Option<i64>, i64)>,
     ) -> mongodb::error::Result<Option<ChatRead>> {
-        let pipeline = vec![
+        let mut pipeline = vec![
             doc! { "$match": live(account_id, chat_id) },
             doc! { "$replaceWith": { "chat": "$$ROOT" } },
             doc! { "$lookup": {
@@ -168,12 +170,22 @@ impl Store {
                 ],
                 "as": "branches",
             } },
-            doc! { "$lookup": {
-                "from": "users",
-                "pipeline": [{ "$match": { "_id": account_id } }, { "$project": { "_id": 1 } }],
-                "as": "account",
-            } },
         ];
+        if let Some((before, limit)) = newest {
+            let mut own = doc! { "account_id": account_id, "chat_id": chat_id };
+            if let Some(before) = before {
+                own.insert("position", doc! { "$lt": before });
+            }
+            pipeline.push(doc! { "$lookup": {
+                "from": "messages",
+                "pipeline": [
+                    { "$match": own },
+                    { "$sort": { "position": -1 } },
+                    { "$limit": limit },
+                ],
+                "as": "newest",
+            } });
+        }
         let mut cursor = self
             .collection_in::<Chat>("chats")
             .aggregate(pipeline)

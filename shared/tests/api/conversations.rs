@@ -609,6 +609,45 @@ async fn no_page_can_pass_lambdas_response_limit_whatever_the_text() {
 }
 
 #[tokio::test]
+async fn a_page_over_mongodbs_document_limit_reads_all_the_same() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let chat = create_chat(&app, &token, "large").await;
+    // 140 messages of 2 × 64 KiB are 18 MB stored: more than the one document get-chat's
+    // read answers with can hold (16 MB).
+    for i in 0..140 {
+        let text = format!("{i:>8}{}", "x".repeat(64 * 1024 - 8));
+        let reply = post_json(
+            "/api/v1/messages/add-message",
+            json!({"chat_id": chat, "question": text, "response": text}),
+        )
+        .token(&token)
+        .send(&app, Endpoint::AddMessage)
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    let read = get(
+        "/api/v1/chats/get-chat",
+        &[("chat_id", &chat), ("limit", "140")],
+    )
+    .token(&token)
+    .send(&app, Endpoint::GetChat)
+    .await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let indexes: Vec<i64> = read.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["index"].as_i64().unwrap())
+        .collect();
+    // Cut to what fits in 5 MB of JSON: the newest 39 or so, in order.
+    let shown = indexes.len() as i64;
+    assert!((30..50).contains(&shown), "{shown}");
+    assert_eq!(indexes, (140 - shown..140).collect::<Vec<_>>());
+    assert_eq!(read.body["next_before"], 140 - shown);
+}
+
+#[tokio::test]
 async fn search_finds_own_messages_and_chat_names_once_with_snippets() {
     let app = app().await;
     let (_, token) = user(&app).await;

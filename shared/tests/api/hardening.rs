@@ -155,50 +155,57 @@ async fn reads_ask_for_majority_committed_data() {
     let (_, token) = user(&app).await;
     let chat = create_chat(&app, &token, "read me").await;
     assert_eq!(add_message(&app, &token, &chat, "q").await.status, 200);
+    let branch = post_json(
+        "/api/v1/branches/create-branch",
+        json!({"parent_chat_id": chat, "message_index": 0, "name": "b"}),
+    )
+    .token(&token)
+    .send(&app, Endpoint::CreateBranch)
+    .await;
+    let branch = branch.body["branch_id"].as_str().unwrap().to_owned();
     let db = mongo().await.database(&database);
-    db.run_command(doc! { "profile": 2 }).await.unwrap();
-    assert_eq!(get_chat(&app, &token, &chat).await.status, 200);
-    db.run_command(doc! { "profile": 0 }).await.unwrap();
 
-    let mut reads = db
-        .collection::<Document>("system.profile")
-        .find(doc! {
-            "ns": { "$in": [format!("{database}.chats"), format!("{database}.messages")] },
-            "$or": [{ "op": "query" }, { "command.aggregate": { "$exists": true } }],
-        })
-        .await
-        .unwrap();
-    let mut seen = 0;
-    let mut snapshots = Vec::new();
-    while reads.advance().await.unwrap() {
-        let read = reads.deserialize_current().unwrap();
-        let level = read
-            .get_document("command")
-            .and_then(|c| c.get_document("readConcern"))
-            .and_then(|c| c.get_str("level"))
-            .ok();
-        // `snapshot` (the chat and its messages at one moment) reads majority-committed data
-        // too: both survive a failover.
-        assert!(matches!(level, Some("majority" | "snapshot")), "{read}");
-        if level == Some("snapshot") {
-            let at = read
-                .get_document("command")
-                .unwrap()
-                .get_document("readConcern")
+    // What get-chat of `chat_id` reads: each read's snapshot time, if it names one.
+    let reads_of = |chat_id: String| {
+        let (app, token, db, database) = (app.clone(), token.clone(), db.clone(), database.clone());
+        async move {
+            db.collection::<Document>("system.profile")
+                .drop()
+                .await
+                .ok();
+            db.run_command(doc! { "profile": 2 }).await.unwrap();
+            assert_eq!(get_chat(&app, &token, &chat_id).await.status, 200);
+            db.run_command(doc! { "profile": 0 }).await.unwrap();
+            let mut reads = db
+                .collection::<Document>("system.profile")
+                .find(doc! {
+                    "ns": { "$in": [format!("{database}.chats"), format!("{database}.messages")] },
+                    "$or": [{ "op": "query" }, { "command.aggregate": { "$exists": true } }],
+                })
+                .await
                 .unwrap();
-            snapshots.push(at.get("atClusterTime").cloned());
+            let mut snapshots = Vec::new();
+            while reads.advance().await.unwrap() {
+                let read = reads.deserialize_current().unwrap();
+                let concern = read
+                    .get_document("command")
+                    .and_then(|c| c.get_document("readConcern"))
+                    .unwrap_or_else(|_| panic!("no read concern: {read}"));
+                // `snapshot` (the chat and its messages at one moment) reads
+                // majority-committed data too: both survive a failover.
+                assert_eq!(concern.get_str("level").ok(), Some("snapshot"), "{read}");
+                snapshots.push(concern.get("atClusterTime").cloned());
+            }
+            snapshots
         }
-        seen += 1;
-    }
-    // The chat (one aggregation: with its conversation, branches and account) and its
-    // messages were read at one moment: the second read names the first's.
+    };
+    // A root chat's page comes with the chat: one read.
+    assert_eq!(reads_of(chat).await, vec![None]);
+    // A branch's inherited message is a second read, at the first one's moment.
+    let snapshots = reads_of(branch).await;
     assert_eq!(snapshots.len(), 2, "{snapshots:?}");
     assert!(
         snapshots[0].is_none() && snapshots[1].is_some(),
         "{snapshots:?}"
-    );
-    assert!(
-        seen >= 2,
-        "get-chat read chats and messages: {seen} reads profiled"
     );
 }

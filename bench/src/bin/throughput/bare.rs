@@ -373,14 +373,77 @@ impl Bare {
         answer.await?.map_err(Into::into)
     }
 
-    /// get-chat's reads, in one snapshot: the chat with its conversation's head, its branches
-    /// and the account in one aggregation, then its newest page of messages.
+    /// get-chat's read as the service runs it for a root chat: one aggregation in a snapshot
+    /// (the chat, its conversation's head, its branches, the newest messages).
     pub async fn get_chat(&self, chat_id: &str, expected: usize) -> Result<()> {
-        let (_, messages) = bench::bare_get_chat(&self.client, &self.db, &self.account, chat_id)
+        let read = bench::bare_get_chat(&self.client, &self.db, &self.account, chat_id)
             .await?
             .ok_or("no such chat")?;
+        assert_eq!(read.get_array("newest")?.into_iter().count(), expected);
+        Ok(())
+    }
+
+    /// get-chat's reads before they were one aggregation, for the before/after ratio: the
+    /// account, then in a snapshot the chat, then at once its page of messages (in the
+    /// snapshot), its branches and its conversation's head: five queries in three round trips.
+    pub async fn get_chat_former(&self, chat_id: &str, expected: usize) -> Result<()> {
+        self.account_exists().await?;
+        let mut session = self.client.start_session().snapshot(true).await?;
+        let in_snapshot = |name: &str| {
+            let options = mongodb::options::CollectionOptions::builder()
+                .read_concern(ReadConcern::snapshot())
+                .build();
+            self.db
+                .collection_with_options::<RawDocumentBuf>(name, options)
+        };
+        let chat = in_snapshot("chats")
+            .find_one(self.live(chat_id))
+            .session(&mut session)
+            .await?
+            .ok_or("no such chat")?;
+        let count = chat.get_i64("message_count")?;
+        let root = chat.get_str("root_chat_id")?;
+        let clause = doc! {
+            "account_id": &self.account,
+            "chat_id": chat_id,
+            "position": { "$gte": (count - 100).max(0), "$lte": count - 1 },
+        };
+        let messages = async {
+            in_snapshot("messages")
+                .find(doc! { "$or": [clause] })
+                .sort(doc! { "position": 1 })
+                .session(&mut session)
+                .await?
+                .stream(&mut session)
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let branches = async {
+            self.collection("chats")
+                .find(doc! { "account_id": &self.account, "parent_chat_id": chat_id, "deleted_at": null })
+                .sort(doc! { "created_at": 1, "_id": 1 })
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let conversations = self.collection("conversations");
+        let conversation = conversations
+            .find_one(doc! { "account_id": &self.account, "_id": root, "trashed": false });
+        let (messages, _, conversation) = tokio::try_join!(messages, branches, conversation)?;
+        conversation.ok_or("no conversation")?;
         assert_eq!(messages.len(), expected);
         Ok(())
+    }
+
+    /// A 304's read: the version of the conversation of root chat `root_id`.
+    pub async fn conversation_version(&self, root_id: &str) -> Result<i64> {
+        let found = self
+            .collection("conversations")
+            .find_one(doc! { "_id": root_id, "account_id": &self.account, "trashed": false })
+            .projection(doc! { "_id": 0, "version": 1 })
+            .await?
+            .ok_or("no conversation")?;
+        Ok(found.get_i64("version").unwrap_or(0))
     }
 
     /// Every chat's messages hold exactly the positions `0..message_count`.

@@ -286,6 +286,8 @@ async fn main() -> Result<()> {
             read.clone(),
             read.clone(),
         );
+        let (b_former, r_former) = (bare.clone(), read.clone());
+        let (b304, r304) = (bare.clone(), read.clone());
         let workers = 16;
         let mut sides: Vec<Side> = vec![
             side("service", move || {
@@ -306,6 +308,13 @@ async fn main() -> Result<()> {
                     async move { b.get_chat(&read, MESSAGES).await.is_ok() }
                 })
             }),
+            side("bare driver, the former reads (before)", move || {
+                let (b, read) = (b_former.clone(), r_former.clone());
+                drive(workers, phase, move |_, _| {
+                    let (b, read) = (b.clone(), read.clone());
+                    async move { b.get_chat_former(&read, MESSAGES).await.is_ok() }
+                })
+            }),
         ];
         if let Some(etag) = etag {
             let etag = etag.to_str()?.to_owned();
@@ -323,12 +332,30 @@ async fn main() -> Result<()> {
                     }
                 })
             }));
+            sides.push(side("bare driver, the 304's one read", move || {
+                let (b, read) = (b304.clone(), r304.clone());
+                drive(workers, phase, move |_, _| {
+                    let (b, read) = (b.clone(), read.clone());
+                    async move { b.conversation_version(&read).await.is_ok() }
+                })
+            }));
         }
-        compare(
+        let rates = compare(
             &format!("get-chat of {MESSAGES} messages with 2 branches, {workers} workers"),
             sides,
         )
         .await;
+        println!(
+            "  service / the former reads: × {:.2} (target ≥ 1.5)",
+            rates[0] / rates[2]
+        );
+        if let [full, _, former, not_modified, _] = rates[..] {
+            println!(
+                "  304 / full read: × {:.2}; 304 / the former full read: × {:.2} (target ≥ 5)",
+                not_modified / full,
+                not_modified / former
+            );
+        }
     }
 
     bare.drop_database().await?;
