@@ -2,16 +2,15 @@
 //! pinning, and the trash (delete, restore, purge). A branch is a chat with a parent:
 //! everything that reads a chat reads a branch.
 
-use mongodb::bson::{DateTime, Document, Timestamp, doc};
+use mongodb::bson::{DateTime, Document, RawArrayBuf, Timestamp, doc};
+use mongodb::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use crate::cursor;
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::requests::ChatUpdate;
-use crate::store::{
-    Chat, Conversation, Inserted, ListPosition, Message, Segment, Store, TrashPosition,
-};
+use crate::store::{Chat, Conversation, Inserted, ListPosition, Segment, Store, TrashPosition};
 use crate::tags::Tagger;
 use crate::text;
 use crate::time::rfc3339;
@@ -207,9 +206,9 @@ pub async fn get_chat(
         return Ok((etag, None));
     }
     let pieces = tree::pieces(chat, (end - limit).max(0), end);
-    let messages = page_messages(store, &mut snapshot, account_id, chat_id, pieces, newest).await?;
+    let messages =
+        page_messages(store, &mut snapshot, account_id, chat_id, pieces, &newest).await?;
     let active = head.active_branch_id.clone();
-    let messages = messages.into_iter().map(MessageView::from).collect();
     let view = page_view(read.chat, &active, messages, read.branches, end);
     Ok((etag, Some(view)))
 }
@@ -223,18 +222,23 @@ async fn page_messages(
     account_id: &str,
     chat_id: &str,
     mut pieces: Vec<(Segment, i64)>,
-    newest: Vec<Message>,
-) -> Result<Vec<Message>, ApiError> {
+    newest: &RawArrayBuf,
+) -> Result<Vec<MessageView>, ApiError> {
     let mut own = Vec::new();
     if let Some((segment, from)) = pieces.last()
         && segment.chat_id == chat_id
     {
         let range = *from..=segment.upto;
-        own = newest
+        for message in newest
             .into_iter()
-            .rev()
-            .filter(|m| range.contains(&m.position))
-            .collect();
+            .map(|m| m.and_then(MessageView::from_raw))
+        {
+            let view = message.map_err(|e| mongodb::error::Error::from(ErrorKind::from(e)))?;
+            if range.contains(&view.index) {
+                own.push(view);
+            }
+        }
+        own.reverse();
         // Positions are unique in a chat, so as many as the range holds means all of them.
         if own.len() as i64 == segment.upto - from + 1 {
             pieces.pop();
@@ -242,7 +246,8 @@ async fn page_messages(
             own.clear();
         }
     }
-    let mut messages = store.messages_in_at(snapshot, account_id, &pieces).await?;
+    let inherited = store.messages_in_at(snapshot, account_id, &pieces).await?;
+    let mut messages: Vec<MessageView> = inherited.into_iter().map(MessageView::from).collect();
     messages.extend(own);
     Ok(messages)
 }

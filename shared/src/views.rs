@@ -1,5 +1,7 @@
 //! The JSON shapes the API answers with. Times are RFC 3339 in UTC with milliseconds.
 
+use mongodb::bson::RawBsonRef;
+use mongodb::bson::error::Error as BsonError;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Chat, Conversation, Message};
@@ -127,6 +129,43 @@ pub struct SearchHit {
 pub struct DeletedAccountView {
     pub message: String,
     pub account_id: String,
+}
+
+impl MessageView {
+    /// The view of a stored message read as BSON (a `Message` document): one pass over its
+    /// fields, decoding only those a view shows.
+    pub fn from_raw(message: RawBsonRef<'_>) -> Result<Self, BsonError> {
+        let invalid = |what: &str| <BsonError as serde::de::Error>::custom(what);
+        let m = message
+            .as_document()
+            .ok_or_else(|| invalid("a stored message is not a document"))?;
+        let (mut index, mut timestamp) = (None, None);
+        let (mut question, mut response, mut response_id) = (None, None, None);
+        for element in m.iter_elements() {
+            let element = element?;
+            let text = || element.value().map(|v| v.as_str().map(str::to_owned));
+            match element.key().as_str() {
+                "position" => index = element.value()?.as_i64(),
+                "question" => question = text()?,
+                "response" => response = text()?,
+                "response_id" => response_id = text()?,
+                "timestamp" => timestamp = element.value()?.as_datetime(),
+                _ => {}
+            }
+        }
+        match (index, question, response, response_id, timestamp) {
+            (Some(index), Some(question), Some(response), Some(response_id), Some(at)) => {
+                Ok(Self {
+                    index,
+                    question,
+                    response,
+                    response_id,
+                    timestamp: rfc3339(at),
+                })
+            }
+            _ => Err(invalid("a stored message lacks a field of its view")),
+        }
+    }
 }
 
 impl From<Message> for MessageView {

@@ -1,11 +1,11 @@
 use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{DateTime, Document, doc};
+use mongodb::bson::{DateTime, Document, RawArrayBuf, doc};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
-use super::{Message, Store};
+use super::Store;
 use crate::error::ApiError;
 
 /// A chat or a branch. A branch's visible history is the prefix it inherits — described by
@@ -67,9 +67,10 @@ pub struct ChatRead {
     /// Its live direct branches, oldest first.
     pub branches: Vec<Chat>,
     /// With `Store::read_chat`'s `newest`: the newest messages stored in the chat itself
-    /// (not inherited), newest first.
+    /// (not inherited), newest first, left as BSON: get-chat turns the ones its page shows
+    /// straight into views (`MessageView::from_raw`).
     #[serde(default)]
-    pub newest: Vec<Message>,
+    pub newest: RawArrayBuf,
 }
 
 /// What a member's view takes from its conversation.
@@ -137,11 +138,12 @@ impl Store {
     }
 
     /// The caller's live chat with its conversation's head and its branches, in one command
-    /// read in `session` (a snapshot): one round trip where three reads would take two. With `newest: Some((before, limit))` it also carries the
-    /// newest `limit` messages stored in the chat itself at positions before `before`, which
-    /// are the whole page of a root chat or a branch with enough messages of its own: get-chat
-    /// then needs no second round trip. (They come from an uncorrelated sub-pipeline, run
-    /// once, on the messages index like any page.)
+    /// read in `session` (a snapshot): one round trip where three reads would take two. With
+    /// `newest: Some((before, limit))` it also carries the newest `limit` messages stored in
+    /// the chat itself at positions before `before`, which are the whole page of a root chat
+    /// or a branch with enough messages of its own: get-chat then needs no second round trip.
+    /// (They come from an uncorrelated sub-pipeline, run once, on the messages index like any
+    /// page.)
     pub(crate) async fn read_chat(
         &self,
         session: &mut ClientSession,

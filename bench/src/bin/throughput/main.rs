@@ -6,7 +6,8 @@
 //!   add-message the alternative designs compared before choosing one;
 //!
 //! for the same time each, alternating twice so drift on the machine hits every side alike.
-//! Messages are 200 + 1,000 bytes. Prints requests/s, median and p99 latency, and ratios.
+//! Messages are 200 + 1,000 bytes. Prints requests/s, median and p99 latency, ratios, and this
+//! process's CPU per request (what the client side takes from the cores mongod also needs).
 //!
 //! Run: `cargo run --release -p bench --bin throughput [seconds per phase, default 3]
 //! [scenario…]` with scenarios `append64`, `append1`, `get`, `designs` (default: all).
@@ -43,6 +44,9 @@ struct Stats {
     errors: u64,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// This process's CPU time (user + system) while the side ran: the client's share of
+    /// the two cores, which mongod gets less of.
+    cpu: Duration,
 }
 
 impl Stats {
@@ -55,15 +59,17 @@ impl Stats {
         self.errors += other.errors;
         self.elapsed += other.elapsed;
         self.latencies.extend(other.latencies);
+        self.cpu += other.cpu;
     }
 
     fn line(&mut self, what: &str) -> String {
         format!(
-            "  {what:<44} {:>8.0} req/s   median {:>7.2} ms   p99 {:>7.2} ms   errors {}",
+            "  {what:<44} {:>8.0} req/s   median {:>7.2} ms   p99 {:>7.2} ms   errors {}   client CPU {:>4.0} µs/req",
             self.per_second(),
             percentile(&mut self.latencies, 0.5),
             percentile(&mut self.latencies, 0.99),
-            self.errors
+            self.errors,
+            self.cpu.as_secs_f64() * 1e6 / self.done.max(1) as f64
         )
     }
 }
@@ -116,7 +122,10 @@ async fn compare(title: &str, sides: Vec<Side<'_>>) -> Vec<f64> {
     let mut totals: Vec<Stats> = sides.iter().map(|_| Stats::default()).collect();
     for _round in 0..2 {
         for (i, (_, run)) in sides.iter().enumerate() {
-            totals[i].merge(run().await);
+            let before = process_cpu();
+            let mut stats = run().await;
+            stats.cpu = process_cpu().saturating_sub(before);
+            totals[i].merge(stats);
         }
     }
     println!("{title}");
@@ -128,6 +137,18 @@ async fn compare(title: &str, sides: Vec<Side<'_>>) -> Vec<f64> {
         rates.push(rate);
     }
     rates
+}
+
+/// CPU time this process has used, user and system.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Picks one of `n` chats for a worker's `i`-th request: a fixed pseudo-random sequence, so
