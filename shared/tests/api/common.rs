@@ -180,6 +180,19 @@ pub async fn create_chat(app: &App, token: &str, name: &str) -> String {
     reply.body["chat_id"].as_str().unwrap().to_owned()
 }
 
+/// A new branch of `parent` at `index`; its id.
+pub async fn create_branch(app: &App, token: &str, parent: &str, index: i64) -> String {
+    let reply = post_json(
+        "/api/v1/branches/create-branch",
+        json!({"parent_chat_id": parent, "message_index": index, "name": "alt"}),
+    )
+    .token(token)
+    .send(app, Endpoint::CreateBranch)
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["branch_id"].as_str().unwrap().to_owned()
+}
+
 pub async fn add_message(app: &App, token: &str, chat_id: &str, question: &str) -> Reply {
     post_json(
         "/api/v1/messages/add-message",

@@ -68,16 +68,16 @@ async fn restore(app: &shared::App, token: &str, chat_id: &str) -> Reply {
         .await
 }
 
-async fn branch(app: &shared::App, token: &str, parent: &str, index: i64) -> String {
+/// Appends `text` as both question and response.
+async fn add_pair(app: &shared::App, token: &str, chat: &str, text: &str) {
     let reply = post_json(
-        "/api/v1/branches/create-branch",
-        json!({"parent_chat_id": parent, "message_index": index, "name": "alt"}),
+        "/api/v1/messages/add-message",
+        json!({"chat_id": chat, "question": text, "response": text}),
     )
     .token(token)
-    .send(app, Endpoint::CreateBranch)
+    .send(app, Endpoint::AddMessage)
     .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["branch_id"].as_str().unwrap().to_owned()
 }
 
 async fn search(app: &shared::App, token: &str, query: &[(&str, &str)]) -> Reply {
@@ -123,7 +123,7 @@ async fn the_list_shows_pinned_first_then_most_recent_activity_with_previews() {
     assert!(item["updated_at"].as_str().unwrap() > item["created_at"].as_str().unwrap());
 
     // The preview and count follow the active member.
-    let alt = branch(&app, &token, &first, 0).await;
+    let alt = create_branch(&app, &token, &first, 0).await;
     add_message(&app, &token, &alt, "on the branch").await;
     let item = &list_all(&app, &token, &[]).await[1];
     assert_eq!(
@@ -305,7 +305,7 @@ async fn rename_archive_and_pin() {
     let (_, token) = user(&app).await;
     let chat = create_chat(&app, &token, "old name").await;
     add_message(&app, &token, &chat, "q").await;
-    let alt = branch(&app, &token, &chat, 0).await;
+    let alt = create_branch(&app, &token, &chat, 0).await;
 
     let reply = update(
         &app,
@@ -381,7 +381,7 @@ async fn a_deleted_conversation_disappears_at_once_and_comes_back_intact() {
     let (_, token) = user(&app).await;
     let chat = create_chat(&app, &token, "to delete").await;
     add_message(&app, &token, &chat, "findable question").await;
-    let alt = branch(&app, &token, &chat, 0).await;
+    let alt = create_branch(&app, &token, &chat, 0).await;
     add_message(&app, &token, &alt, "branch question").await;
     let before = get_chat(&app, &token, &alt).await.body;
 
@@ -438,7 +438,7 @@ async fn expired_trash_is_purged_with_every_message() {
     let (_, token) = user(&app).await;
     let chat = create_chat(&app, &token, "old").await;
     add_message(&app, &token, &chat, "q").await;
-    let alt = branch(&app, &token, &chat, 0).await;
+    let alt = create_branch(&app, &token, &chat, 0).await;
     add_message(&app, &token, &alt, "q2").await;
     let kept = create_chat(&app, &token, "kept").await;
     add_message(&app, &token, &kept, "q3").await;
@@ -488,7 +488,7 @@ async fn a_long_chat_reads_a_page_at_a_time() {
     for i in 0..130 {
         add_message(&app, &token, &chat, &format!("q{i}")).await;
     }
-    let alt = branch(&app, &token, &chat, 119).await;
+    let alt = create_branch(&app, &token, &chat, 119).await;
     for i in 120..125 {
         add_message(&app, &token, &alt, &format!("b{i}")).await;
     }
@@ -576,14 +576,7 @@ async fn no_page_can_pass_lambdas_response_limit_whatever_the_text() {
     // 384 KiB; 20 of them would be 15 MB.
     let text = "\u{1}".repeat(64 * 1024);
     for _ in 0..20 {
-        let reply = post_json(
-            "/api/v1/messages/add-message",
-            json!({"chat_id": chat, "question": text, "response": text}),
-        )
-        .token(&token)
-        .send(&app, Endpoint::AddMessage)
-        .await;
-        assert_eq!(reply.status, 200);
+        add_pair(&app, &token, &chat, &text).await;
     }
     let response = shared::Endpoint::GetChat
         .handle(
@@ -616,15 +609,13 @@ async fn a_page_over_mongodbs_document_limit_reads_all_the_same() {
     // 140 messages of 2 × 64 KiB are 18 MB stored: more than the one document get-chat's
     // read answers with can hold (16 MB).
     for i in 0..140 {
-        let text = format!("{i:>8}{}", "x".repeat(64 * 1024 - 8));
-        let reply = post_json(
-            "/api/v1/messages/add-message",
-            json!({"chat_id": chat, "question": text, "response": text}),
+        add_pair(
+            &app,
+            &token,
+            &chat,
+            &format!("{i:>8}{}", "x".repeat(64 * 1024 - 8)),
         )
-        .token(&token)
-        .send(&app, Endpoint::AddMessage)
         .await;
-        assert_eq!(reply.status, 200);
     }
     let read = get(
         "/api/v1/chats/get-chat",
@@ -654,7 +645,7 @@ async fn search_finds_own_messages_and_chat_names_once_with_snippets() {
     let chat = create_chat(&app, &token, "Holiday planning").await;
     add_message(&app, &token, &chat, "Which ferry goes to the islands?").await;
     add_message(&app, &token, &chat, "Unrelated question").await;
-    let alt = branch(&app, &token, &chat, 1).await;
+    let alt = create_branch(&app, &token, &chat, 1).await;
     add_message(&app, &token, &alt, "And the ferry back?").await;
     let (_, other) = user(&app).await;
     let theirs = create_chat(&app, &other, "ferry fans").await;

@@ -155,14 +155,7 @@ async fn reads_ask_for_majority_committed_data() {
     let (_, token) = user(&app).await;
     let chat = create_chat(&app, &token, "read me").await;
     assert_eq!(add_message(&app, &token, &chat, "q").await.status, 200);
-    let branch = post_json(
-        "/api/v1/branches/create-branch",
-        json!({"parent_chat_id": chat, "message_index": 0, "name": "b"}),
-    )
-    .token(&token)
-    .send(&app, Endpoint::CreateBranch)
-    .await;
-    let branch = branch.body["branch_id"].as_str().unwrap().to_owned();
+    let branch = create_branch(&app, &token, &chat, 0).await;
     let db = mongo().await.database(&database);
 
     // What get-chat of `chat_id` reads: each read's snapshot time, if it names one.

@@ -22,14 +22,7 @@ async fn every_hot_query_uses_an_index_and_names_its_shard_key() {
     for question in ["alpha", "beta"] {
         assert_eq!(add_message(&app, &token, &chat, question).await.status, 200);
     }
-    let branch = post_json(
-        "/api/v1/branches/create-branch",
-        json!({"parent_chat_id": chat, "message_index": 0, "name": "b"}),
-    )
-    .token(&token)
-    .send(&app, Endpoint::CreateBranch)
-    .await;
-    let branch = branch.body["branch_id"].as_str().unwrap().to_owned();
+    let branch = create_branch(&app, &token, &chat, 0).await;
     assert_eq!(
         add_message(&app, &token, &branch, "gamma").await.status,
         200
