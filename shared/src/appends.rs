@@ -321,9 +321,9 @@ async fn write_in(
             "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
         } }];
         let touched = store
-            .update_conversation(session, account_id, &root, update)
+            .touch_conversation(session, account_id, &root, update)
             .await?;
-        if touched.is_none() {
+        if !touched {
             let gone = batch.iter().enumerate();
             let gone = gone.filter(|(_, a)| a.account_id == account_id && a.chat_id == chat_id);
             refused.extend(gone.map(|(i, _)| (i, Refused::NotFound)));

@@ -348,8 +348,9 @@ impl Bare {
             .session(&mut session)
             .await?;
         let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
-        self.conversations()
-            .find_one_and_update(
+        let moved = self
+            .conversations()
+            .update_one(
                 doc! { "_id": root, "account_id": &self.account, "trashed": false },
                 vec![
                     doc! { "$set": {
@@ -360,10 +361,11 @@ impl Bare {
                     doc! { "$set": { "version": { "$add": [{ "$ifNull": ["$version", 0] }, 1] } } },
                 ],
             )
-            .return_document(ReturnDocument::After)
             .session(&mut session)
-            .await?
-            .ok_or("no such conversation")?;
+            .await?;
+        if moved.matched_count != 1 {
+            return Err("no such conversation".into());
+        }
         session.commit_transaction().await?;
         Ok(())
     }

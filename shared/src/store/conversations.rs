@@ -177,6 +177,26 @@ impl Store {
             .await
     }
 
+    /// The same without reading the conversation back: whether the caller's live
+    /// conversation was there to update (an append, which only needs to know that).
+    pub(crate) async fn touch_conversation(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        root_chat_id: &str,
+        update: impl Into<UpdateModifications>,
+    ) -> mongodb::error::Result<bool> {
+        let result = self
+            .collection::<Conversation>("conversations")
+            .update_one(
+                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
+                counted(update.into()),
+            )
+            .session(session)
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
     /// Moves a conversation into the trash (`Some((deleted_at, purge_at))`) or out of it.
     /// Returns it as it is afterwards, or `None` when it was not where it should come from.
     pub(crate) async fn set_trash(

@@ -161,14 +161,18 @@ impl Bare {
         }
     }
 
-    /// The conversation's activity, and for its active member, length and preview.
+    /// The conversation's activity, and for its active member, length and preview; and its
+    /// version, which conditional reads compare.
     fn conversation_update(chat_id: &str, length: i64, preview: &str) -> Vec<Document> {
         let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
-        vec![doc! { "$set": {
-            "updated_at": DateTime::now(),
-            "active_length": { "$cond": [&is_active, length, "$active_length"] },
-            "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
-        } }]
+        vec![
+            doc! { "$set": {
+                "updated_at": DateTime::now(),
+                "active_length": { "$cond": [&is_active, length, "$active_length"] },
+                "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
+            } },
+            doc! { "$set": { "version": { "$add": [{ "$ifNull": ["$version", 0] }, 1] } } },
+        ]
     }
 
     pub async fn append(
