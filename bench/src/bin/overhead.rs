@@ -326,6 +326,7 @@ impl Bare {
                 doc! { "account_id": &self.account, "chat_id": chat_id, "deleted_at": null },
                 doc! { "$inc": { "message_count": 1 }, "$set": { "last_question": &preview } },
             )
+            .projection(doc! { "_id": 0, "message_count": 1, "root_chat_id": 1 })
             .return_document(ReturnDocument::Before)
             .session(&mut session)
             .await?

@@ -73,6 +73,14 @@ pub struct ChatRead {
     pub newest: RawArrayBuf,
 }
 
+/// What an append needs of its chat (`Store::take_positions`): nothing more crosses the wire
+/// in the hot path.
+#[derive(Debug, Deserialize)]
+pub struct Positions {
+    pub message_count: i64,
+    pub root_chat_id: String,
+}
+
 /// What a member's view takes from its conversation.
 #[derive(Debug, Deserialize)]
 pub struct ConversationHead {
@@ -205,8 +213,8 @@ impl Store {
         Ok(Some(read))
     }
 
-    /// Takes the next `n` positions of a live chat: its counter goes up by `n` and the chat is
-    /// returned as it was (its `message_count` is the first new message's position).
+    /// Takes the next `n` positions of a live chat: its counter goes up by `n`, and what it
+    /// was is returned (the first new message's position), with the chat's root.
     pub(crate) async fn take_positions(
         &self,
         session: &mut ClientSession,
@@ -214,8 +222,8 @@ impl Store {
         chat_id: &str,
         n: i64,
         last_question: &str,
-    ) -> mongodb::error::Result<Option<Chat>> {
-        self.collection::<Chat>("chats")
+    ) -> mongodb::error::Result<Option<Positions>> {
+        self.collection::<Positions>("chats")
             .find_one_and_update(
                 live(account_id, chat_id),
                 doc! {
@@ -223,6 +231,7 @@ impl Store {
                     "$set": { "last_question": last_question },
                 },
             )
+            .projection(doc! { "_id": 0, "message_count": 1, "root_chat_id": 1 })
             .return_document(ReturnDocument::Before)
             .session(session)
             .await

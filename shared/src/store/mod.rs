@@ -25,7 +25,7 @@ mod messages;
 mod sharding;
 
 pub use accounts::{Inserted, User};
-pub use chats::{Chat, ChatRead, ConversationHead, Segment};
+pub use chats::{Chat, ChatRead, ConversationHead, Positions, Segment};
 pub use conversations::{Conversation, ListPosition, Listed, TrashPosition};
 pub use idempotency::{IdempotencyRecord, KeyId, Replay};
 pub use login_attempts::LoginAttempts;

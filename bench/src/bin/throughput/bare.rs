@@ -252,6 +252,7 @@ impl Bare {
                     self.live(chat_id),
                     doc! { "$inc": { "message_count": own.len() as i64 }, "$set": { "last_question": &preview } },
                 )
+                .projection(doc! { "_id": 0, "message_count": 1, "root_chat_id": 1 })
                 .return_document(ReturnDocument::Before)
                 .session(&mut *session)
                 .await?
