@@ -74,6 +74,11 @@ pub struct Listed {
     pub at: Option<Timestamp>,
 }
 
+/// The caller's live (not trashed) conversation of root chat `root_chat_id`.
+fn live(account_id: &str, root_chat_id: &str) -> Document {
+    doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false }
+}
+
 /// `update`, with the conversation's `version` going up by one.
 fn counted(update: UpdateModifications) -> UpdateModifications {
     match update {
@@ -138,7 +143,7 @@ impl Store {
     ) -> Result<Option<i64>, ApiError> {
         let found = self
             .collection::<Document>("conversations")
-            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false })
+            .find_one(live(account_id, root_chat_id))
             .projection(doc! { "_id": 0, "version": 1 })
             .await?;
         Ok(found.map(|d| d.get_i64("version").unwrap_or(0)))
@@ -152,7 +157,7 @@ impl Store {
         root_chat_id: &str,
     ) -> mongodb::error::Result<Option<Conversation>> {
         self.collection::<Conversation>("conversations")
-            .find_one(doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false })
+            .find_one(live(account_id, root_chat_id))
             .session(session)
             .await
     }
@@ -168,10 +173,7 @@ impl Store {
         update: impl Into<UpdateModifications>,
     ) -> mongodb::error::Result<Option<Conversation>> {
         self.collection::<Conversation>("conversations")
-            .find_one_and_update(
-                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
-                counted(update.into()),
-            )
+            .find_one_and_update(live(account_id, root_chat_id), counted(update.into()))
             .return_document(mongodb::options::ReturnDocument::After)
             .session(session)
             .await
@@ -188,10 +190,7 @@ impl Store {
     ) -> mongodb::error::Result<bool> {
         let result = self
             .collection::<Conversation>("conversations")
-            .update_one(
-                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
-                counted(update.into()),
-            )
+            .update_one(live(account_id, root_chat_id), counted(update.into()))
             .session(session)
             .await?;
         Ok(result.matched_count == 1)
@@ -208,7 +207,7 @@ impl Store {
     ) -> mongodb::error::Result<Option<Conversation>> {
         let (filter, update) = match trash {
             Some((deleted_at, purge_at)) => (
-                doc! { "_id": root_chat_id, "account_id": account_id, "trashed": false },
+                live(account_id, root_chat_id),
                 doc! { "$set": { "trashed": true, "deleted_at": deleted_at, "purge_at": purge_at } },
             ),
             None => (
