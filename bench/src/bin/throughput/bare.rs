@@ -124,6 +124,11 @@ impl Bare {
         doc! { "account_id": &self.account, "chat_id": chat_id, "deleted_at": null }
     }
 
+    /// The account's live conversation of root chat `root_id`.
+    fn live_conversation(&self, root_id: &str) -> Document {
+        doc! { "_id": root_id, "account_id": &self.account, "trashed": false }
+    }
+
     /// The token's account still exists: one read of the `_id` index.
     async fn account_exists(&self) -> Result<()> {
         self.collection("users")
@@ -275,7 +280,7 @@ impl Bare {
         for (root, chat_id, length, preview) in updates {
             self.collection("conversations")
                 .update_one(
-                    doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                    self.live_conversation(&root),
                     Self::conversation_update(chat_id, length, &preview),
                 )
                 .session(&mut *session)
@@ -326,7 +331,7 @@ impl Bare {
             .await?;
         self.collection("conversations")
             .update_one(
-                doc! { "_id": root, "account_id": &self.account, "trashed": false },
+                self.live_conversation(root),
                 Self::conversation_update(chat_id, position + 1, &preview),
             )
             .await?;
@@ -432,8 +437,7 @@ impl Bare {
                 .await
         };
         let conversations = self.collection("conversations");
-        let conversation = conversations
-            .find_one(doc! { "account_id": &self.account, "_id": root, "trashed": false });
+        let conversation = conversations.find_one(self.live_conversation(root));
         let (messages, _, conversation) = tokio::try_join!(messages, branches, conversation)?;
         conversation.ok_or("no conversation")?;
         assert_eq!(messages.len(), expected);
@@ -444,7 +448,7 @@ impl Bare {
     pub async fn conversation_version(&self, root_id: &str) -> Result<i64> {
         let found = self
             .collection("conversations")
-            .find_one(doc! { "_id": root_id, "account_id": &self.account, "trashed": false })
+            .find_one(self.live_conversation(root_id))
             .projection(doc! { "_id": 0, "version": 1 })
             .await?
             .ok_or("no conversation")?;
