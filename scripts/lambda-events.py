@@ -270,6 +270,10 @@ def check(label, response, status, headers_wanted=(), api=True):
     problems = []
     if got != status:
         problems.append(f"status {got}, not {status}")
+    if response.get("isBase64Encoded"):
+        # Every answer is text; API Gateway without binary media types would hand a client
+        # the base64 itself.
+        problems.append("body base64-encoded")
     if api and headers.get("access-control-allow-origin") not in ("*", ORIGIN):
         problems.append("no Access-Control-Allow-Origin for an allowed origin")
     if got >= 400:

@@ -35,7 +35,7 @@ pub fn bearer_token(request: &Request) -> Result<&str, ApiError> {
 /// A JSON response with the given status.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     // Serialising our own plain structs cannot fail; an empty object is a safe fallback.
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(

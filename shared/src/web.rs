@@ -189,7 +189,7 @@ pub fn respond(request: &Request) -> Response<Body> {
 pub async fn run() -> Result<(), lambda_http::Error> {
     crate::logging::init(true);
     lambda_http::run(lambda_http::service_fn(|request: Request| async move {
-        Ok::<_, std::convert::Infallible>(respond(&request))
+        Ok::<_, std::convert::Infallible>(crate::lambda::Ready(respond(&request)))
     }))
     .await
 }
