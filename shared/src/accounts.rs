@@ -107,10 +107,11 @@ pub async fn login(
 }
 
 /// Deletes the caller's account once its password is given again (counted like a login, so
-/// a stolen token cannot be used to guess it). The account goes first: from that moment its
-/// tokens are refused everywhere, and the username can be registered again by anyone, who
-/// sees none of this account's data. Its conversations are then purged: now, as far as the
-/// request's time allows, and otherwise by the purge that runs inside later requests.
+/// a stolen token cannot be used to guess it). Its conversations go to the trash, then the
+/// account: from that moment its tokens are refused everywhere, and the username can be
+/// registered again by anyone, who sees none of this account's data. The conversations are
+/// then purged: now, as far as the request's time allows, and otherwise by the purge that runs
+/// inside later requests.
 pub async fn delete_account(
     store: &Store,
     config: &Config,

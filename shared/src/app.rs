@@ -98,7 +98,8 @@ impl App {
     }
 
     /// The account id the request's bearer token speaks for, from the token alone: for a
-    /// handler whose own read confirms that the account exists (get-chat).
+    /// handler whose own read or write confirms that the account exists (get-chat,
+    /// add-message).
     pub fn token_account(&self, request: &Request) -> Result<String, ApiError> {
         Ok(self.tokens()?.verify(bearer_token(request)?)?.account_id)
     }

@@ -180,13 +180,8 @@ pub async fn get_chat(
         }
         read => read?,
     };
-    // A live conversation vouches for its account (delete-account trashes them all before it
-    // removes the account); without one, the answer depends on whether the account is gone.
     let Some(mut read) = read.filter(|r| r.conversation().is_some()) else {
-        return Err(match store.account_exists(account_id).await? {
-            true => CHAT_NOT_FOUND,
-            false => ACCOUNT_GONE,
-        });
+        return Err(not_found_or_gone(store, account_id).await);
     };
     let newest = std::mem::take(&mut read.newest);
     let head = read.conversation().ok_or(CHAT_NOT_FOUND)?;
@@ -254,6 +249,18 @@ async fn page_messages(
 
 /// A valid token whose account was deleted since it was issued.
 const ACCOUNT_GONE: ApiError = ApiError::Unauthorized("Could not validate credentials");
+
+/// The error for a chat whose live conversation was not found, for a caller known only by
+/// token. A live conversation vouches for its account (delete-account trashes them all before
+/// it removes the account), which spares get-chat and add-message the account read; without
+/// one, the answer depends on whether the account is gone.
+pub(crate) async fn not_found_or_gone(store: &Store, account_id: &str) -> ApiError {
+    match store.account_exists(account_id).await {
+        Ok(true) => CHAT_NOT_FOUND,
+        Ok(false) => ACCOUNT_GONE,
+        Err(error) => error,
+    }
+}
 
 /// The view of `chat` with the page `messages` (the newest ones before index `end`), cut to
 /// what fits in `MAX_PAGE_BYTES`.

@@ -73,7 +73,10 @@ pub async fn add_message(
         idempotency: idempotency.cloned(),
         deadline: crate::store::request_deadline(),
     };
-    store.appends.submit(store, append).await
+    match store.appends.submit(store, append).await {
+        Err(ApiError::NotFound(_)) => Err(crate::chats::not_found_or_gone(store, account_id).await),
+        outcome => outcome,
+    }
 }
 
 /// Where a search stopped in each of its two sources.

@@ -4,6 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mongodb::bson::Document;
 use serde_json::json;
 use shared::Endpoint;
+use shared::lambda_http::http::header;
 
 use crate::common::*;
 
@@ -346,6 +347,40 @@ async fn tokens_of_a_deleted_account_stop_working_at_once() {
         (reply.status.as_u16(), reply.detail()),
         (401, "Could not validate credentials")
     );
+}
+
+/// add-message reads no account: the live conversation its write moves stands for it, because
+/// delete-account trashes every conversation before it removes the account.
+#[tokio::test]
+async fn a_deleted_accounts_token_cannot_add_messages_nor_replay_one() {
+    let app = app().await;
+    let (_, token) = user(&app).await;
+    let chat = create_chat(&app, &token, "gone").await;
+    let body = json!({"chat_id": chat, "question": "q", "response": "r"});
+    let send = |key: Option<&str>| {
+        let mut call = post_json("/api/v1/messages/add-message", body.clone()).token(&token);
+        if let Some(key) = key {
+            call = call.header(header::HeaderName::from_static("idempotency-key"), key);
+        }
+        call.send(&app, Endpoint::AddMessage)
+    };
+    assert_eq!(send(Some("key-1")).await.status, 200);
+    let route = Endpoint::DeleteAccount.route();
+    let reply = post_json(route.path, json!({"password": "password123"}))
+        .method(route.method.clone())
+        .token(&token)
+        .send(&app, Endpoint::DeleteAccount)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for key in [None, Some("key-1"), Some("key-2")] {
+        let reply = send(key).await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.detail()),
+            (401, "Could not validate credentials"),
+            "{key:?}"
+        );
+        assert_eq!(reply.headers[header::WWW_AUTHENTICATE], "Bearer");
+    }
 }
 
 #[tokio::test]
