@@ -1,7 +1,9 @@
 //! Group commit for add-message. Appends wait in their account's lane; the first to find the
-//! lane idle leads: it takes everything waiting there and writes it in one transaction — per
-//! chat one counter `$inc` by the number of its messages, one `insertMany` for all of them, per
-//! conversation one update, one durable commit — then hands the lead to the oldest append that
+//! lane idle leads: it takes everything waiting there and writes it in one transaction — each
+//! chat's counter raised by the number of its messages (one find-and-modify for one chat; for
+//! more, one read and one `update` command), one `insertMany` for all the messages, one
+//! `update` command moving their conversations, one durable commit: five round trips at most,
+//! however many chats — then hands the lead to the oldest append that
 //! arrived meanwhile, so no request waits on more than the batch before its own. One request
 //! at a time (a Lambda instance) is a batch of one.
 //!
@@ -260,33 +262,43 @@ async fn write(store: &Store, appends: &[Arc<Append>]) -> Vec<Outcome> {
 }
 
 /// The batch's writes inside the transaction: `Ok(Err(_))` names the appends to refuse (the
-/// transaction is then aborted and run again without them).
+/// transaction is then aborted and run again without them). Round trips do not grow with the
+/// number of chats: counters (`take_positions_of`), messages, conversations, commit.
 async fn write_in(
     store: &Store,
     session: &mut mongodb::ClientSession,
     batch: &[&Append],
 ) -> mongodb::error::Result<Result<Vec<MessageView>, Vec<(usize, Refused)>>> {
+    // A lane is one account's: so is its batch.
+    let account_id = batch[0].account_id.as_str();
     // Per chat, its appends in arrival order.
-    let mut chats: Vec<(&str, &str, Vec<usize>)> = Vec::new();
-    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut chats: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, append) in batch.iter().enumerate() {
-        let key = (append.account_id.as_str(), append.chat_id.as_str());
-        let at = *seen.entry(key).or_insert_with(|| {
-            chats.push((key.0, key.1, Vec::new()));
+        let at = *seen.entry(append.chat_id.as_str()).or_insert_with(|| {
+            chats.push((append.chat_id.as_str(), Vec::new()));
             chats.len() - 1
         });
-        chats[at].2.push(i);
+        chats[at].1.push(i);
     }
+    let previews: Vec<String> = chats
+        .iter()
+        .map(|(_, members)| {
+            crate::messages::preview(&batch[*members.last().expect("one")].question)
+        })
+        .collect();
+    let takes: Vec<(&str, i64, &str)> = chats
+        .iter()
+        .zip(&previews)
+        .map(|((chat_id, members), last)| (*chat_id, members.len() as i64, last.as_str()))
+        .collect();
+    let taken = store.take_positions_of(session, account_id, &takes).await?;
     let now = DateTime::now();
     let mut messages: Vec<Option<Message>> = batch.iter().map(|_| None).collect();
     let mut refused = Vec::new();
-    let mut roots = Vec::new();
-    for (account_id, chat_id, members) in &chats {
-        let last = crate::messages::preview(&batch[*members.last().expect("one")].question);
-        let taken = store
-            .take_positions(session, account_id, chat_id, members.len() as i64, &last)
-            .await?;
-        let Some(before) = taken else {
+    let mut touches = Vec::new();
+    for (((chat_id, members), preview), before) in chats.iter().zip(&previews).zip(taken) {
+        let Some(before) = before else {
             refused.extend(members.iter().map(|&i| (i, Refused::NotFound)));
             continue;
         };
@@ -304,29 +316,31 @@ async fn write_in(
             });
         }
         let length = before.message_count + members.len() as i64;
-        roots.push((*account_id, *chat_id, before.root_chat_id, length, last));
+        // User text goes in as `$literal`: in a pipeline, a string starting with `$` would be
+        // read as a field path.
+        let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": *chat_id }] };
+        let update = vec![doc! { "$set": {
+            "updated_at": now,
+            "active_length": { "$cond": [&is_active, length, "$active_length"] },
+            "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
+        } }];
+        touches.push((members, before.root_chat_id, update));
     }
     if !refused.is_empty() {
         return Ok(Err(refused));
     }
     let messages: Vec<Message> = messages.into_iter().flatten().collect();
     store.insert_messages(session, &messages).await?;
-    for (account_id, chat_id, root, length, preview) in roots {
-        // User text goes in as `$literal`: in a pipeline, a string starting with `$` would be
-        // read as a field path.
-        let is_active = doc! { "$eq": ["$active_branch_id", { "$literal": chat_id }] };
-        let update = vec![doc! { "$set": {
-            "updated_at": now,
-            "active_length": { "$cond": [&is_active, length, "$active_length"] },
-            "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
-        } }];
-        let touched = store
-            .touch_conversation(session, account_id, &root, update)
-            .await?;
+    let (members, updates): (Vec<_>, Vec<_>) = touches
+        .into_iter()
+        .map(|(members, root, update)| (members, (root, update)))
+        .unzip();
+    let touched = store
+        .touch_conversations(session, account_id, updates)
+        .await?;
+    for (members, touched) in members.into_iter().zip(touched) {
         if !touched {
-            let gone = batch.iter().enumerate();
-            let gone = gone.filter(|(_, a)| a.account_id == account_id && a.chat_id == chat_id);
-            refused.extend(gone.map(|(i, _)| (i, Refused::NotFound)));
+            refused.extend(members.iter().map(|&i| (i, Refused::NotFound)));
         }
     }
     if !refused.is_empty() {

@@ -237,6 +237,68 @@ impl Store {
             .await
     }
 
+    /// `take_positions` for each `(chat, n, last question)` of the caller's (distinct chats),
+    /// in order; `None` for a chat that is not live. One chat takes one find-and-modify; more
+    /// take two round trips whatever their number: their counters read, then raised by one
+    /// `update` command. The transaction makes the pair as safe as find-and-modify: a counter
+    /// another writer moved since the read fails the raise with a write conflict, and the
+    /// batch runs again.
+    pub(crate) async fn take_positions_of(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+        takes: &[(&str, i64, &str)],
+    ) -> mongodb::error::Result<Vec<Option<Positions>>> {
+        if let [(chat_id, n, last_question)] = takes {
+            let taken = self
+                .take_positions(session, account_id, chat_id, *n, last_question)
+                .await?;
+            return Ok(vec![taken]);
+        }
+        #[derive(Deserialize)]
+        struct Counter {
+            chat_id: String,
+            message_count: i64,
+            root_chat_id: String,
+        }
+        let ids: Vec<&str> = takes.iter().map(|(chat_id, _, _)| *chat_id).collect();
+        let filter =
+            doc! { "account_id": account_id, "chat_id": { "$in": &ids }, "deleted_at": null };
+        let projection = doc! { "_id": 0, "chat_id": 1, "message_count": 1, "root_chat_id": 1 };
+        let mut counters: Vec<Counter> = self
+            .collection::<Counter>("chats")
+            .find(filter)
+            .projection(projection)
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let mut raises = Vec::new();
+        let taken = takes
+            .iter()
+            .map(|&(chat_id, n, last_question)| {
+                let at = counters.iter().position(|c| c.chat_id == chat_id)?;
+                let counter = counters.swap_remove(at);
+                let raise = doc! {
+                    "$inc": { "message_count": n },
+                    "$set": { "last_question": last_question },
+                };
+                raises.push((live(account_id, chat_id), raise.into()));
+                Some(Positions {
+                    message_count: counter.message_count,
+                    root_chat_id: counter.root_chat_id,
+                })
+            })
+            .collect();
+        let expected = raises.len();
+        if self.update_each(session, "chats", raises).await? != expected {
+            // Cannot happen inside the transaction: a chat changed since the read conflicts.
+            return Err(mongodb::error::Error::custom("a chat's counter vanished"));
+        }
+        Ok(taken)
+    }
+
     /// Direct live branches of a chat, oldest first.
     pub async fn branches_of(&self, chat: &Chat) -> Result<Vec<Chat>, ApiError> {
         let branches = self

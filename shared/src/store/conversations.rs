@@ -179,21 +179,45 @@ impl Store {
             .await
     }
 
-    /// The same without reading the conversation back: whether the caller's live
-    /// conversation was there to update (an append, which only needs to know that).
-    pub(crate) async fn touch_conversation(
+    /// The same for several of the caller's conversations at once (`(root, update
+    /// pipeline)`, a root may come more than once), without reading them back: one round trip, answering for
+    /// each whether its live conversation was there to update (an append only needs to know
+    /// that).
+    pub(crate) async fn touch_conversations(
         &self,
         session: &mut ClientSession,
         account_id: &str,
-        root_chat_id: &str,
-        update: impl Into<UpdateModifications>,
-    ) -> mongodb::error::Result<bool> {
-        let result = self
-            .collection::<Conversation>("conversations")
-            .update_one(live(account_id, root_chat_id), counted(update.into()))
-            .session(session)
+        updates: Vec<(String, Vec<Document>)>,
+    ) -> mongodb::error::Result<Vec<bool>> {
+        let (roots, statements): (Vec<String>, Vec<_>) = updates
+            .into_iter()
+            .map(|(root, update)| {
+                let filter = live(account_id, &root);
+                (root, (filter, counted(update.into())))
+            })
+            .collect();
+        let matched = self
+            .update_each(session, "conversations", statements)
             .await?;
-        Ok(result.matched_count == 1)
+        if matched == roots.len() {
+            return Ok(vec![true; roots.len()]);
+        }
+        // Some went to the trash or are gone: which ones (rare, so a second round trip).
+        let filter = doc! { "_id": { "$in": &roots }, "account_id": account_id, "trashed": false };
+        let live: Vec<Document> = self
+            .collection::<Document>("conversations")
+            .find(filter)
+            .projection(doc! { "_id": 1 })
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let is_live = |root: &String| {
+            live.iter()
+                .any(|c| c.get_str("_id").ok() == Some(root.as_str()))
+        };
+        Ok(roots.iter().map(is_live).collect())
     }
 
     /// Moves a conversation into the trash (`Some((deleted_at, purge_at))`) or out of it.

@@ -36,11 +36,11 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::options::{
     Acknowledgment, ClientOptions, IndexOptions, ReadConcern, ServerMonitoringMode,
-    TransactionOptions, WriteConcern,
+    TransactionOptions, UpdateModifications, WriteConcern,
 };
 use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 use tokio::sync::{Mutex, MutexGuard, OnceCell};
@@ -306,6 +306,47 @@ impl Store {
 
     fn collection<T: Send + Sync>(&self, name: &str) -> Collection<T> {
         self.db.collection(name)
+    }
+
+    /// Runs `(filter, update)` statements, each on one document, as one `update` command in
+    /// `session`: one round trip however many documents (the driver's `bulk_write` needs
+    /// MongoDB 8). Returns how many statements found their document.
+    async fn update_each(
+        &self,
+        session: &mut ClientSession,
+        collection: &str,
+        statements: Vec<(Document, UpdateModifications)>,
+    ) -> mongodb::error::Result<usize> {
+        let updates: Vec<Document> = statements
+            .into_iter()
+            .map(|(q, u)| {
+                let u = match u {
+                    UpdateModifications::Document(u) => Bson::Document(u),
+                    UpdateModifications::Pipeline(stages) => Bson::from(stages),
+                    _ => unreachable!("no update here is a replacement"),
+                };
+                doc! { "q": q, "u": u }
+            })
+            .collect();
+        let command = doc! { "update": collection, "updates": updates, "ordered": true };
+        let reply = self.db.run_command(command).session(session).await?;
+        // Failed statements do not fail the command; inside a transaction any of them aborts
+        // it, so it must not commit.
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            let codes: Vec<i32> = errors
+                .iter()
+                .filter_map(|e| e.as_document()?.get_i32("code").ok())
+                .collect();
+            return Err(mongodb::error::Error::custom(format!(
+                "update on {collection} failed: codes {codes:?}"
+            )));
+        }
+        let matched = match reply.get("n") {
+            Some(Bson::Int32(n)) => *n as usize,
+            Some(Bson::Int64(n)) => *n as usize,
+            _ => 0,
+        };
+        Ok(matched)
     }
 
     /// A collection for reads in a session: a snapshot session's reads must ask for the

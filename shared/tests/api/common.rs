@@ -203,6 +203,15 @@ pub async fn add_message(app: &App, token: &str, chat_id: &str, question: &str) 
     .await
 }
 
+/// Moves a conversation (by its root chat) to the trash.
+pub async fn delete_chat(app: &App, token: &str, chat_id: &str) -> Reply {
+    get("/api/v1/chats/delete-chat", &[("chat_id", chat_id)])
+        .method(Method::DELETE)
+        .token(token)
+        .send(app, Endpoint::DeleteChat)
+        .await
+}
+
 pub async fn get_chat(app: &App, token: &str, chat_id: &str) -> Reply {
     get("/api/v1/chats/get-chat", &[("chat_id", chat_id)])
         .token(token)

@@ -52,14 +52,6 @@ async fn update(app: &shared::App, token: &str, chat_id: &str, body: Value) -> R
         .await
 }
 
-async fn delete(app: &shared::App, token: &str, chat_id: &str) -> Reply {
-    get("/api/v1/chats/delete-chat", &[("chat_id", chat_id)])
-        .method(Method::DELETE)
-        .token(token)
-        .send(app, Endpoint::DeleteChat)
-        .await
-}
-
 async fn restore(app: &shared::App, token: &str, chat_id: &str) -> Reply {
     post("/api/v1/chats/restore-chat", "")
         .query(&[("chat_id", chat_id)])
@@ -385,7 +377,7 @@ async fn a_deleted_conversation_disappears_at_once_and_comes_back_intact() {
     add_message(&app, &token, &alt, "branch question").await;
     let before = get_chat(&app, &token, &alt).await.body;
 
-    let reply = delete(&app, &token, &alt).await;
+    let reply = delete_chat(&app, &token, &alt).await;
     assert_eq!(
         (reply.status.as_u16(), reply.detail()),
         (
@@ -393,7 +385,7 @@ async fn a_deleted_conversation_disappears_at_once_and_comes_back_intact() {
             "chat_id: is a branch: delete-chat takes a conversation's root chat_id"
         )
     );
-    let reply = delete(&app, &token, &chat).await;
+    let reply = delete_chat(&app, &token, &chat).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert!(reply.body["deleted_at"].is_string());
     assert!(reply.body["purge_at"].as_str().unwrap() > reply.body["deleted_at"].as_str().unwrap());
@@ -406,7 +398,7 @@ async fn a_deleted_conversation_disappears_at_once_and_comes_back_intact() {
     assert!(list_all(&app, &token, &[]).await.is_empty());
     let found = search(&app, &token, &[("q", "findable")]).await;
     assert_eq!(found.body["items"], json!([]));
-    assert_eq!(delete(&app, &token, &chat).await.status, 404);
+    assert_eq!(delete_chat(&app, &token, &chat).await.status, 404);
 
     let trash = get("/api/v1/chats/list-deleted", &[])
         .token(&token)
@@ -442,7 +434,7 @@ async fn expired_trash_is_purged_with_every_message() {
     add_message(&app, &token, &alt, "q2").await;
     let kept = create_chat(&app, &token, "kept").await;
     add_message(&app, &token, &kept, "q3").await;
-    assert_eq!(delete(&app, &token, &chat).await.status, 200);
+    assert_eq!(delete_chat(&app, &token, &chat).await.status, 200);
     let db = mongo().await.database(&database);
     // The retention period passes.
     db.collection::<Document>("conversations")

@@ -54,6 +54,23 @@ async fn concurrent_appends_to_many_chats_and_to_missing_ones_each_get_their_own
     let (_, token) = user(&app).await;
     let (_, stranger) = user(&app).await;
     let theirs = create_chat(&app, &stranger, "not yours").await;
+    // In the trash: its chat is there, its conversation is not live.
+    let trashed = create_chat(&app, &token, "trashed").await;
+    let reply = delete_chat(&app, &token, &trashed).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Its conversation trashed and its chat still there, as in the middle of delete-account:
+    // the append's conversation update finds nothing.
+    let orphaned = create_chat(&app, &token, "orphaned").await;
+    mongo()
+        .await
+        .database(&app.config.database)
+        .collection::<Document>("conversations")
+        .update_one(
+            doc! { "_id": &orphaned },
+            doc! { "$set": { "trashed": true } },
+        )
+        .await
+        .unwrap();
     let mut chats = Vec::new();
     for i in 0..CHATS {
         chats.push(create_chat(&app, &token, &format!("chat {i}")).await);
@@ -70,7 +87,11 @@ async fn concurrent_appends_to_many_chats_and_to_missing_ones_each_get_their_own
                 )
             }));
         }
-        for missing in [theirs.clone(), uuid::Uuid::new_v4().to_string()] {
+        let missing = [&theirs, &trashed, &orphaned].map(String::clone);
+        let missing = missing
+            .into_iter()
+            .chain([uuid::Uuid::new_v4().to_string()]);
+        for missing in missing {
             let (app, token) = (app.clone(), token.clone());
             tasks.push(tokio::spawn(async move {
                 (None, add_message(&app, &token, &missing, "lost").await)
@@ -113,4 +134,7 @@ async fn concurrent_appends_to_many_chats_and_to_missing_ones_each_get_their_own
         0,
         "nothing landed in another account's chat"
     );
+    for chat in [&trashed, &orphaned] {
+        assert_eq!(assert_dense(&app, chat).await, 0, "nor in the trash");
+    }
 }

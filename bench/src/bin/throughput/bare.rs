@@ -5,7 +5,7 @@
 //! For add-message, also the designs weighed against the service's before choosing it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures_util::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
@@ -181,7 +181,7 @@ impl Bare {
     }
 
     pub async fn append(
-        &self,
+        self: &Arc<Self>,
         design: Design,
         chat_id: &str,
         question: &str,
@@ -239,58 +239,90 @@ impl Bare {
     }
 
     /// In `session`'s transaction, for `(chat, question, response)`s: per chat, the counter
-    /// goes up by its number of messages; all messages go in at once; per chat, its
-    /// conversation moves.
+    /// goes up by its number of messages (one find-and-modify for one chat; for more, one
+    /// read and one `update` command); all messages go in at once; one `update` command moves
+    /// the conversations.
     async fn append_batch(
         &self,
         session: &mut ClientSession,
         batch: &[(&str, &str, &str)],
     ) -> Result<()> {
         let mut chats: Vec<&str> = batch.iter().map(|(c, _, _)| *c).collect();
-        chats.dedup();
         chats.sort_unstable();
         chats.dedup();
+        let counters = self.take_counters(session, batch, &chats).await?;
         let mut messages = Vec::new();
         let mut updates = Vec::new();
-        for chat_id in chats {
-            let own: Vec<_> = batch.iter().filter(|(c, _, _)| *c == chat_id).collect();
+        for (chat_id, before) in chats.iter().zip(counters) {
+            let own: Vec<_> = batch.iter().filter(|(c, _, _)| c == chat_id).collect();
             let preview: String = own.last().expect("one").1.chars().take(200).collect();
-            let before = self
-                .collection("chats")
-                .find_one_and_update(
-                    self.live(chat_id),
-                    doc! { "$inc": { "message_count": own.len() as i64 }, "$set": { "last_question": &preview } },
-                )
-                .projection(doc! { "_id": 0, "message_count": 1, "root_chat_id": 1 })
-                .return_document(ReturnDocument::Before)
-                .session(&mut *session)
-                .await?
-                .ok_or("no such chat")?;
             let first = before.get_i64("message_count")?;
             for (k, (_, q, r)) in own.iter().enumerate() {
                 messages.push(self.message(chat_id, first + k as i64, q, r));
             }
-            updates.push((
-                before.get_str("root_chat_id")?.to_owned(),
-                chat_id,
-                first + own.len() as i64,
-                preview,
-            ));
+            let update = Self::conversation_update(chat_id, first + own.len() as i64, &preview);
+            let root = before.get_str("root_chat_id")?;
+            updates.push(doc! { "q": self.live_conversation(root), "u": update });
         }
         self.collection("messages")
             .insert_many(messages)
             .session(&mut *session)
             .await?;
-        for (root, chat_id, length, preview) in updates {
-            self.collection("conversations")
-                .update_one(
-                    self.live_conversation(&root),
-                    Self::conversation_update(chat_id, length, &preview),
-                )
-                .session(&mut *session)
-                .await?;
-        }
+        let command = doc! { "update": "conversations", "updates": updates, "ordered": true };
+        self.db.run_command(command).session(&mut *session).await?;
         Ok(())
+    }
+
+    /// Each chat's counter as it was, raised by its number of messages in `batch`.
+    async fn take_counters(
+        &self,
+        session: &mut ClientSession,
+        batch: &[(&str, &str, &str)],
+        chats: &[&str],
+    ) -> Result<Vec<RawDocumentBuf>> {
+        let raise = |chat_id: &str| {
+            let own: Vec<_> = batch.iter().filter(|(c, _, _)| *c == chat_id).collect();
+            let preview: String = own.last().expect("one").1.chars().take(200).collect();
+            doc! { "$inc": { "message_count": own.len() as i64 }, "$set": { "last_question": preview } }
+        };
+        let projection = doc! { "_id": 0, "chat_id": 1, "message_count": 1, "root_chat_id": 1 };
+        if let [chat_id] = chats {
+            let before = self
+                .collection("chats")
+                .find_one_and_update(self.live(chat_id), raise(chat_id))
+                .projection(projection)
+                .return_document(ReturnDocument::Before)
+                .session(&mut *session)
+                .await?
+                .ok_or("no such chat")?;
+            return Ok(vec![before]);
+        }
+        let filter =
+            doc! { "account_id": &self.account, "chat_id": { "$in": chats }, "deleted_at": null };
+        let mut found: Vec<RawDocumentBuf> = self
+            .collection("chats")
+            .find(filter)
+            .projection(projection)
+            .session(&mut *session)
+            .await?
+            .stream(&mut *session)
+            .try_collect()
+            .await?;
+        let mut counters = Vec::new();
+        for chat_id in chats {
+            let at = found
+                .iter()
+                .position(|c| c.get_str("chat_id").ok() == Some(*chat_id))
+                .ok_or("no such chat")?;
+            counters.push(found.swap_remove(at));
+        }
+        let updates: Vec<Document> = chats
+            .iter()
+            .map(|chat_id| doc! { "q": self.live(chat_id), "u": raise(chat_id) })
+            .collect();
+        let command = doc! { "update": "chats", "updates": updates, "ordered": true };
+        self.db.run_command(command).session(&mut *session).await?;
+        Ok(counters)
     }
 
     async fn next_position(&self, chat_id: &str, question: &str, response: &str) -> Result<()> {
@@ -342,10 +374,11 @@ impl Bare {
         Ok(())
     }
 
-    /// Joins a queue (`key`); the first to find no batch running runs batches until the
-    /// queue is empty.
+    /// Joins a queue (`key`); the first to find no batch running starts a task that runs
+    /// batches until the queue is empty. Like the service's, each request is answered once
+    /// its own batch is written, not when its queue runs dry.
     async fn coalesced(
-        &self,
+        self: &Arc<Self>,
         key: String,
         chat_id: &str,
         question: &str,
@@ -364,27 +397,36 @@ impl Bare {
             !std::mem::replace(&mut queue.leader, true)
         };
         if lead {
-            loop {
-                let batch = {
-                    let mut queues = self.queues.lock().unwrap();
-                    let queue = queues.get_mut(&key).expect("queue");
-                    if queue.waiting.is_empty() {
-                        queue.leader = false;
-                        break;
-                    }
-                    std::mem::take(&mut queue.waiting)
-                };
-                let items: Vec<(&str, &str, &str)> = batch
-                    .iter()
-                    .map(|p| (p.chat_id.as_str(), p.question.as_str(), p.response.as_str()))
-                    .collect();
-                let result = self.transact(&items).await.map_err(|e| e.to_string());
-                for pending in batch {
-                    let _ = pending.done.send(result.clone());
-                }
-            }
+            let bare = self.clone();
+            tokio::spawn(async move { bare.run_batches(&key).await });
         }
         answer.await?.map_err(Into::into)
+    }
+
+    async fn run_batches(&self, key: &str) {
+        loop {
+            let batch = {
+                let mut queues = self.queues.lock().unwrap();
+                let queue = queues.get_mut(key).expect("queue");
+                if queue.waiting.is_empty() {
+                    queue.leader = false;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
+            let items: Vec<(&str, &str, &str)> = batch
+                .iter()
+                .map(|p| (p.chat_id.as_str(), p.question.as_str(), p.response.as_str()))
+                .collect();
+            let result = self.transact(&items).await.map_err(|e| e.to_string());
+            for pending in batch {
+                let _ = pending.done.send(result.clone());
+            }
+            // Lets the requests just answered queue their next append before the next batch
+            // is cut, as the service's hand-off of the lead does; cut at once, batches would
+            // alternate between two halves of the clients.
+            tokio::task::yield_now().await;
+        }
     }
 
     /// get-chat's read as the service runs it for a root chat: one aggregation in a snapshot
