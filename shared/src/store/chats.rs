@@ -59,7 +59,7 @@ pub struct Segment {
 const WITH_CONVERSATION: &str = "conversation";
 
 /// A chat with everything its view needs but the messages (`Store::read_chat`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ChatRead {
     pub chat: Chat,
     /// Its live conversation (none while it is in the trash): at most one.
@@ -69,8 +69,22 @@ pub struct ChatRead {
     /// With `Store::read_chat`'s `newest`: the newest messages stored in the chat itself
     /// (not inherited), newest first, left as BSON: get-chat turns the ones its page shows
     /// straight into views (`MessageView::from_raw`).
-    #[serde(skip)]
     pub newest: RawArrayBuf,
+}
+
+/// Each document of `array`, decoded.
+fn decode_each<T: serde::de::DeserializeOwned>(
+    array: &mongodb::bson::RawArray,
+) -> mongodb::error::Result<Vec<T>> {
+    array
+        .into_iter()
+        .map(|value| {
+            let document = value?.as_document().ok_or_else(|| {
+                mongodb::error::Error::custom("an array of documents holds something else")
+            })?;
+            Ok(mongodb::bson::deserialize_from_slice(document.as_bytes())?)
+        })
+        .collect()
 }
 
 /// What an append needs of its chat (`Store::take_positions`): nothing more crosses the wire
@@ -204,13 +218,20 @@ impl Store {
         if !cursor.advance(session).await? {
             return Ok(None);
         }
+        // Decoded part by part: serde would walk the whole page only to skip it (checking
+        // every string as it goes), and its path to a raw array would link 0.1 MB more into
+        // each zip; the page is copied as bytes.
         let found = cursor.current();
-        let mut read: ChatRead = mongodb::bson::deserialize_from_slice(found.as_bytes())?;
-        // Copied as bytes: serde's path to a raw array would link 0.1 MB more into each zip.
-        if let Some(newest) = found.get("newest")?.and_then(|v| v.as_array()) {
-            read.newest = newest.to_owned();
-        }
-        Ok(Some(read))
+        let chat = found.get_document("chat")?;
+        Ok(Some(ChatRead {
+            chat: mongodb::bson::deserialize_from_slice(chat.as_bytes())?,
+            conversation: decode_each(found.get_array("conversation")?)?,
+            branches: decode_each(found.get_array("branches")?)?,
+            newest: match found.get("newest")?.and_then(|v| v.as_array()) {
+                Some(newest) => newest.to_owned(),
+                None => RawArrayBuf::new(),
+            },
+        }))
     }
 
     /// Takes the next `n` positions of a live chat: its counter goes up by `n`, and what it
