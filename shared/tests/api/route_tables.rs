@@ -285,3 +285,45 @@ fn the_cors_preflight_allows_every_method_of_the_template() {
     }
     assert!(allowed.contains("OPTIONS"));
 }
+
+/// `samconfig.toml`'s deploy overrides name parameters the template has, with values it allows.
+#[test]
+fn samconfig_overrides_are_template_parameters_within_their_bounds() {
+    let template = yaml("template.yaml");
+    let config: toml::Table = repo_file("samconfig.toml").parse().unwrap();
+    let overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+        .as_str()
+        .unwrap();
+    let mut named = BTreeSet::new();
+    for pair in overrides.split_whitespace() {
+        let (name, value) = pair.split_once('=').unwrap();
+        let value = value.trim_matches('"');
+        let parameter = &template["Parameters"][name];
+        assert!(
+            !parameter.is_badvalue(),
+            "{name} is not a template parameter"
+        );
+        if parameter["Type"].as_str() == Some("Number") {
+            let number: i64 = value.parse().unwrap();
+            let min = parameter["MinValue"].as_i64().unwrap_or(i64::MIN);
+            let max = parameter["MaxValue"].as_i64().unwrap_or(i64::MAX);
+            assert!((min..=max).contains(&number), "{name}={value}");
+        }
+        if let Some(allowed) = parameter["AllowedValues"].as_vec() {
+            let text = |a: &Yaml| {
+                a.as_str()
+                    .map(str::to_owned)
+                    .or(a.as_i64().map(|i| i.to_string()))
+            };
+            assert!(
+                allowed.iter().any(|a| text(a).as_deref() == Some(value)),
+                "{name}={value}"
+            );
+        }
+        named.insert(name.to_owned());
+    }
+    // The connection budget is set where it is deployed, not left to a template default.
+    for name in ["MongoDbMaxPoolSize", "ReservedConcurrencyPerFunction"] {
+        assert!(named.contains(name), "{name} missing from samconfig.toml");
+    }
+}
