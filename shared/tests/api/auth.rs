@@ -365,12 +365,7 @@ async fn a_deleted_accounts_token_cannot_add_messages_nor_replay_one() {
         call.send(&app, Endpoint::AddMessage)
     };
     assert_eq!(send(Some("key-1")).await.status, 200);
-    let route = Endpoint::DeleteAccount.route();
-    let reply = post_json(route.path, json!({"password": "password123"}))
-        .method(route.method.clone())
-        .token(&token)
-        .send(&app, Endpoint::DeleteAccount)
-        .await;
+    let reply = delete_own_account(&app, &token).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     for key in [None, Some("key-1"), Some("key-2")] {
         let reply = send(key).await;

@@ -209,12 +209,7 @@ async fn a_deleted_accounts_token_is_refused_by_get_chat_whatever_the_tag() {
     let chat = create_chat(&app, &token, "gone").await;
     let page = [("chat_id", chat.as_str())];
     let tag = etag(&read(&app, &token, Endpoint::GetChat, &page, None).await);
-    let route = Endpoint::DeleteAccount.route();
-    let reply = post_json(route.path, json!({"password": "password123"}))
-        .method(route.method.clone())
-        .token(&token)
-        .send(&app, Endpoint::DeleteAccount)
-        .await;
+    let reply = delete_own_account(&app, &token).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     for tag in [None, Some(tag.as_str())] {
         let reply = read(&app, &token, Endpoint::GetChat, &page, tag).await;

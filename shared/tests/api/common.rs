@@ -203,6 +203,16 @@ pub async fn add_message(app: &App, token: &str, chat_id: &str, question: &str) 
     .await
 }
 
+/// Deletes the token's account through delete-account (`user`'s password).
+pub async fn delete_own_account(app: &App, token: &str) -> Reply {
+    let route = Endpoint::DeleteAccount.route();
+    post_json(route.path, json!({"password": "password123"}))
+        .method(route.method.clone())
+        .token(token)
+        .send(app, Endpoint::DeleteAccount)
+        .await
+}
+
 /// Moves a conversation (by its root chat) to the trash.
 pub async fn delete_chat(app: &App, token: &str, chat_id: &str) -> Reply {
     get("/api/v1/chats/delete-chat", &[("chat_id", chat_id)])
