@@ -7,6 +7,7 @@ loopback, starts the function binary as Lambda would, hands it one API Gateway R
 fresh process each time and prints the median.
 
     scripts/bench/cold-start.py target/release/get-chat [runs]
+    scripts/bench/cold-start.py target/release/register [runs] register
 
 Needs MONGODB_URI (scripts/mongo.sh start prints one). It creates the account its token names
 in a database of its own, and drops that database afterwards.
@@ -43,24 +44,33 @@ def token() -> str:
     return f"{header}.{claims}.{b64url(signature)}"
 
 
+# What each measured function is sent, and the status it must answer: get-chat of a chat that
+# does not exist (its token and account checked), register with an empty body (refused with 422
+# before any database work).
+KINDS = {"get-chat": ("GET", "/api/v1/chats/get-chat", 404), "register": ("POST", "/api/v1/auth/register", 422)}
+KIND = "get-chat"
+
+
 def event() -> dict:
-    path = "/api/v1/chats/get-chat"
+    method, path, _ = KINDS[KIND]
+    get = method == "GET"
+    headers = {"Authorization": f"Bearer {token()}"} if get else {"Content-Type": "application/json"}
     return {
         "resource": path,
         "path": path,
-        "httpMethod": "GET",
-        "headers": {"Authorization": f"Bearer {token()}"},
-        "multiValueHeaders": {"Authorization": [f"Bearer {token()}"]},
-        "queryStringParameters": {"chat_id": str(uuid.uuid4())},
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {"chat_id": str(uuid.uuid4())} if get else None,
         "multiValueQueryStringParameters": None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
             "accountId": "123456789012", "resourceId": "r", "stage": "prod", "requestId": "cold",
-            "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": path, "httpMethod": "GET",
+            "identity": {"sourceIp": "127.0.0.1"}, "resourcePath": path, "httpMethod": method,
             "apiId": "local", "path": f"/prod{path}", "protocol": "HTTP/1.1",
         },
-        "body": None,
+        "body": None if get else "{}",
         "isBase64Encoded": False,
     }
 
@@ -84,7 +94,7 @@ class RuntimeApi(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", "cold-start-1")
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 15000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:get-chat")
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:" + KIND)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -106,7 +116,7 @@ def one_cold_start(binary: str) -> float:
     env = dict(
         os.environ,
         AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}",
-        AWS_LAMBDA_FUNCTION_NAME="get-chat",
+        AWS_LAMBDA_FUNCTION_NAME=KIND,
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
         AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
         JWT_SECRET=SECRET,
@@ -120,7 +130,7 @@ def one_cold_start(binary: str) -> float:
         if not server.done.wait(30):
             sys.exit("the function did not answer within 30 s")
         finished, path, payload = server.response
-        if "/response" not in path or json.loads(payload)["statusCode"] != 404:
+        if "/response" not in path or json.loads(payload)["statusCode"] != KINDS[KIND][2]:
             sys.exit(f"unexpected answer on {path}: {payload[:200]!r}")
         return (finished - started) * 1000
     finally:
@@ -141,7 +151,11 @@ def database():
 def main():
     if len(sys.argv) < 2 or "MONGODB_URI" not in os.environ:
         sys.exit(__doc__)
+    global KIND
     binary, runs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    KIND = sys.argv[3] if len(sys.argv) > 3 else KIND
+    if KIND not in KINDS:
+        sys.exit(f"the third argument is one of {', '.join(KINDS)}")
     db = database()
     # The account the token names (a token of a missing account is refused, rightly).
     now = datetime.datetime.now(datetime.timezone.utc)
