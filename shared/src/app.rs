@@ -91,10 +91,16 @@ impl App {
     /// of a deleted account are refused at once, on every instance.
     pub async fn authenticate(&self, request: &Request) -> Result<String, ApiError> {
         let account_id = self.token_account(request)?;
-        if !self.store().await?.account_exists(&account_id).await? {
-            return Err(ApiError::Unauthorized("Could not validate credentials"));
-        }
+        self.require_account(&account_id).await?;
         Ok(account_id)
+    }
+
+    /// Refuses (401) a token's account that no longer exists.
+    pub async fn require_account(&self, account_id: &str) -> Result<(), ApiError> {
+        match self.store().await?.account_exists(account_id).await? {
+            true => Ok(()),
+            false => Err(ApiError::Unauthorized("Could not validate credentials")),
+        }
     }
 
     /// The account id the request's bearer token speaks for, from the token alone: for a

@@ -296,7 +296,8 @@ async fn write_in(
     let now = DateTime::now();
     let mut messages: Vec<Option<Message>> = batch.iter().map(|_| None).collect();
     let mut refused = Vec::new();
-    let mut touches = Vec::new();
+    // Per chat found: its appends, and its conversation's update.
+    let (mut found, mut updates) = (Vec::new(), Vec::new());
     for (((chat_id, members), preview), before) in chats.iter().zip(&previews).zip(taken) {
         let Some(before) = before else {
             refused.extend(members.iter().map(|&i| (i, Refused::NotFound)));
@@ -324,21 +325,18 @@ async fn write_in(
             "active_length": { "$cond": [&is_active, length, "$active_length"] },
             "preview": { "$cond": [&is_active, { "$literal": preview }, "$preview"] },
         } }];
-        touches.push((members, before.root_chat_id, update));
+        found.push(members);
+        updates.push((before.root_chat_id, update));
     }
     if !refused.is_empty() {
         return Ok(Err(refused));
     }
     let messages: Vec<Message> = messages.into_iter().flatten().collect();
     store.insert_messages(session, &messages).await?;
-    let (members, updates): (Vec<_>, Vec<_>) = touches
-        .into_iter()
-        .map(|(members, root, update)| (members, (root, update)))
-        .unzip();
     let touched = store
         .touch_conversations(session, account_id, updates)
         .await?;
-    for (members, touched) in members.into_iter().zip(touched) {
+    for (members, touched) in found.into_iter().zip(touched) {
         if !touched {
             refused.extend(members.iter().map(|&i| (i, Refused::NotFound)));
         }

@@ -153,7 +153,7 @@ pub async fn add_message(app: &App, request: Request) -> Outcome {
     let store = app.store().await?;
     let pending = match idempotency::begin(store, &account, &request, "add-message", &body).await? {
         Begin::Replay(response) => {
-            app.authenticate(&request).await?;
+            app.require_account(&account).await?;
             return Ok(response);
         }
         Begin::Proceed(pending) => pending,

@@ -180,9 +180,9 @@ impl Store {
     }
 
     /// The same for several of the caller's conversations at once (`(root, update
-    /// pipeline)`, a root may come more than once), without reading them back: one round trip, answering for
-    /// each whether its live conversation was there to update (an append only needs to know
-    /// that).
+    /// pipeline)`, a root may come more than once), without reading them back: one round
+    /// trip, answering for each whether its live conversation was there to update (an append
+    /// only needs to know that).
     pub(crate) async fn touch_conversations(
         &self,
         session: &mut ClientSession,
