@@ -250,17 +250,24 @@ impl Bare {
         let mut chats: Vec<&str> = batch.iter().map(|(c, _, _)| *c).collect();
         chats.sort_unstable();
         chats.dedup();
-        let counters = self.take_counters(session, batch, &chats).await?;
+        // Per chat, once: its messages in the batch and its preview (the last question).
+        let groups: Vec<(&str, Vec<_>, String)> = chats
+            .iter()
+            .map(|&chat_id| {
+                let own: Vec<_> = batch.iter().filter(|(c, _, _)| *c == chat_id).collect();
+                let preview = own.last().expect("one").1.chars().take(200).collect();
+                (chat_id, own, preview)
+            })
+            .collect();
+        let counters = self.take_counters(session, &groups).await?;
         let mut messages = Vec::new();
         let mut updates = Vec::new();
-        for (chat_id, before) in chats.iter().zip(counters) {
-            let own: Vec<_> = batch.iter().filter(|(c, _, _)| c == chat_id).collect();
-            let preview: String = own.last().expect("one").1.chars().take(200).collect();
+        for ((chat_id, own, preview), before) in groups.iter().zip(counters) {
             let first = before.get_i64("message_count")?;
             for (k, (_, q, r)) in own.iter().enumerate() {
                 messages.push(self.message(chat_id, first + k as i64, q, r));
             }
-            let update = Self::conversation_update(chat_id, first + own.len() as i64, &preview);
+            let update = Self::conversation_update(chat_id, first + own.len() as i64, preview);
             let root = before.get_str("root_chat_id")?;
             updates.push(doc! { "q": self.live_conversation(root), "u": update });
         }
@@ -273,23 +280,22 @@ impl Bare {
         Ok(())
     }
 
-    /// Each chat's counter as it was, raised by its number of messages in `batch`.
-    async fn take_counters(
+    /// Each chat's counter as it was, raised by its number of messages in the batch
+    /// (`(chat, its messages, preview)`, as `append_batch` groups them).
+    async fn take_counters<T>(
         &self,
         session: &mut ClientSession,
-        batch: &[(&str, &str, &str)],
-        chats: &[&str],
+        groups: &[(&str, Vec<T>, String)],
     ) -> Result<Vec<RawDocumentBuf>> {
-        let raise = |chat_id: &str| {
-            let own: Vec<_> = batch.iter().filter(|(c, _, _)| *c == chat_id).collect();
-            let preview: String = own.last().expect("one").1.chars().take(200).collect();
+        let raise = |(_, own, preview): &(&str, Vec<T>, String)| {
             doc! { "$inc": { "message_count": own.len() as i64 }, "$set": { "last_question": preview } }
         };
+        let chats: Vec<&str> = groups.iter().map(|(chat_id, _, _)| *chat_id).collect();
         let projection = doc! { "_id": 0, "chat_id": 1, "message_count": 1, "root_chat_id": 1 };
-        if let [chat_id] = chats {
+        if let [group] = groups {
             let before = self
                 .collection("chats")
-                .find_one_and_update(self.live(chat_id), raise(chat_id))
+                .find_one_and_update(self.live(group.0), raise(group))
                 .projection(projection)
                 .return_document(ReturnDocument::Before)
                 .session(&mut *session)
@@ -298,7 +304,7 @@ impl Bare {
             return Ok(vec![before]);
         }
         let filter =
-            doc! { "account_id": &self.account, "chat_id": { "$in": chats }, "deleted_at": null };
+            doc! { "account_id": &self.account, "chat_id": { "$in": &chats }, "deleted_at": null };
         let mut found: Vec<RawDocumentBuf> = self
             .collection("chats")
             .find(filter)
@@ -309,16 +315,16 @@ impl Bare {
             .try_collect()
             .await?;
         let mut counters = Vec::new();
-        for chat_id in chats {
+        for chat_id in &chats {
             let at = found
                 .iter()
                 .position(|c| c.get_str("chat_id").ok() == Some(*chat_id))
                 .ok_or("no such chat")?;
             counters.push(found.swap_remove(at));
         }
-        let updates: Vec<Document> = chats
+        let updates: Vec<Document> = groups
             .iter()
-            .map(|chat_id| doc! { "q": self.live(chat_id), "u": raise(chat_id) })
+            .map(|group| doc! { "q": self.live(group.0), "u": raise(group) })
             .collect();
         let command = doc! { "update": "chats", "updates": updates, "ordered": true };
         self.db.run_command(command).session(&mut *session).await?;
