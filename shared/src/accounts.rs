@@ -137,9 +137,13 @@ pub async fn delete_account(
     }
     store.clear_login_attempts(&user.username).await?;
     // Conversations first: get-chat and revalidation take a live conversation as proof that
-    // its account exists.
+    // its account exists. A conversation made live meanwhile (created, forked, imported or
+    // restored by a request that had authenticated already) committed before the account's
+    // removal, which it conflicts with (`Store::hold_account`): the second pass takes it, and
+    // none can follow.
     store.expire_account_data(account_id).await?;
     store.delete_user(account_id).await?;
+    store.expire_account_data(account_id).await?;
     // Purge while the request has time to spare; what is left goes with later requests.
     let stop = crate::routes::deadline()
         .map(|d| d - d.saturating_duration_since(std::time::Instant::now()) / 2);

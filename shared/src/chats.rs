@@ -61,6 +61,8 @@ pub enum Refused {
     KeyTaken,
     /// A rule checked again inside the transaction no longer holds.
     Invalid(ApiError),
+    /// The account was deleted after the request was authenticated.
+    AccountGone,
 }
 
 impl Refused {
@@ -72,6 +74,7 @@ impl Refused {
                 ApiError::Conflict("A request with this Idempotency-Key is in progress")
             }
             Self::Invalid(error) => error,
+            Self::AccountGone => ApiError::Unauthorized("Could not validate credentials"),
         }
     }
 }
@@ -124,6 +127,9 @@ pub async fn create_chat(
             store
                 .insert_conversation(&mut session, conversation)
                 .await?;
+            if !store.hold_account(&mut session, account_id).await? {
+                return Ok(Err(Refused::AccountGone));
+            }
             keep_answer(store, &mut session, idempotency, answer).await
         })
         .await?
@@ -590,6 +596,9 @@ pub async fn restore_chat(
             store
                 .mark_tree(&mut session, account_id, chat_id, None)
                 .await?;
+            if !store.hold_account(&mut session, account_id).await? {
+                return Ok(Err(Refused::AccountGone));
+            }
             Ok(Ok(conversation))
         })
         .await?

@@ -177,6 +177,9 @@ pub async fn import_chats(
                 store.insert_chats(&mut session, &one.chats).await?;
                 store.insert_messages(&mut session, &one.messages).await?;
             }
+            if !store.hold_account(&mut session, account_id).await? {
+                return Ok(Err(Refused::AccountGone));
+            }
             keep_answer(store, &mut session, idempotency, views_ref).await
         })
         .await?

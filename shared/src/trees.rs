@@ -713,6 +713,9 @@ pub async fn fork_chat(
                 .insert_conversation(&mut session, conversation_ref)
                 .await?;
             store.insert_messages(&mut session, copies_ref).await?;
+            if !store.hold_account(&mut session, account_id).await? {
+                return Ok(Err(Refused::AccountGone));
+            }
             keep_answer(store, &mut session, idempotency, answer_ref).await
         })
         .await?

@@ -1,4 +1,5 @@
-use mongodb::bson::{DateTime, doc};
+use mongodb::ClientSession;
+use mongodb::bson::{DateTime, Document, doc};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -59,6 +60,26 @@ impl Store {
     }
 
     /// Removes the account: from now on its tokens name no account.
+    /// Inside a transaction that makes a conversation live (create, fork, import, restore):
+    /// writes the account's document, so that the transaction conflicts with the account's
+    /// removal and cannot commit after it. Whether the account is still there. (Nothing reads
+    /// the counter; the write is the point.)
+    pub(crate) async fn hold_account(
+        &self,
+        session: &mut ClientSession,
+        account_id: &str,
+    ) -> mongodb::error::Result<bool> {
+        let held = self
+            .collection::<Document>("users")
+            .update_one(
+                doc! { "_id": account_id },
+                doc! { "$inc": { "conversation_writes": 1 } },
+            )
+            .session(session)
+            .await?;
+        Ok(held.matched_count == 1)
+    }
+
     pub async fn delete_user(&self, account_id: &str) -> Result<(), ApiError> {
         self.collection::<User>("users")
             .delete_one(doc! { "_id": account_id })

@@ -777,6 +777,116 @@ async fn deleting_an_account_removes_it_and_everything_in_it() {
     );
 }
 
+/// The moment between a request's authentication and its transaction: when the account is
+/// removed then, nothing the request would make live (create, fork, import, restore) is
+/// stored, and the request gets the 401 a later one would.
+#[tokio::test]
+async fn no_conversation_becomes_live_for_an_account_removed_after_authentication() {
+    let database = unique_database();
+    let app = app_with(shared::Config::new(mongodb_uri(), &database)).await;
+    let (_, token) = user(&app).await;
+    let account = account_of(&token);
+    let source = create_chat(&app, &token, "source").await;
+    add_message(&app, &token, &source, "first").await;
+    let trashed = create_chat(&app, &token, "trashed").await;
+    assert_eq!(delete_chat(&app, &token, &trashed).await.status, 200);
+    let export = get("/api/v1/chats/export-chat", &[("chat_id", &source)])
+        .token(&token)
+        .send(&app, Endpoint::ExportChat)
+        .await;
+    let import = shared::exports::parse(json!([export.body]).to_string().as_bytes()).unwrap();
+
+    // The account's document goes, as delete-account removes it.
+    let db = mongo().await.database(&database);
+    let users = db.collection::<Document>("users");
+    users.delete_one(doc! { "_id": &account }).await.unwrap();
+
+    // What each handler calls once `authenticate` has passed.
+    let store = app.store().await.unwrap();
+    let config = &app.config;
+    let refused = [
+        shared::chats::create_chat(store, config, &account, "new", None)
+            .await
+            .err(),
+        shared::trees::fork_chat(store, config, &account, &source, None, "fork", None)
+            .await
+            .err(),
+        shared::transfers::import_chats(store, config, &account, &import, None)
+            .await
+            .err(),
+        shared::chats::restore_chat(store, &account, &trashed)
+            .await
+            .err(),
+    ];
+    for (what, error) in ["create", "fork", "import", "restore"].iter().zip(refused) {
+        let error = error.unwrap_or_else(|| panic!("{what} was stored"));
+        assert_eq!(error.status(), 401, "{what}: {error}");
+    }
+    let conversations = db.collection::<Document>("conversations");
+    let live = conversations
+        .count_documents(doc! { "account_id": &account, "trashed": false })
+        .await
+        .unwrap();
+    assert_eq!(
+        live, 1,
+        "only the source, which the removal's trash pass would take"
+    );
+    let all = conversations
+        .count_documents(doc! { "account_id": &account })
+        .await
+        .unwrap();
+    assert_eq!(all, 2, "nothing was added");
+}
+
+/// Requests that authenticated before their account was deleted and write during the
+/// deletion: what they made live goes with the rest, and every later one is refused.
+#[tokio::test]
+async fn conversations_created_during_an_account_deletion_do_not_outlive_it() {
+    let database = unique_database();
+    let mut config = shared::Config::new(mongodb_uri(), &database);
+    config.max_conversations = 100_000;
+    let app = app_with(config).await;
+    let (_, token) = user(&app).await;
+    let account = account_of(&token);
+    let creators: Vec<_> = (0..8)
+        .map(|i| {
+            let (app, account) = (app.clone(), account.clone());
+            tokio::spawn(async move {
+                let store = app.store().await.unwrap();
+                for n in 0..500 {
+                    let name = format!("{i}-{n}");
+                    let created =
+                        shared::chats::create_chat(store, &app.config, &account, &name, None);
+                    if let Err(error) = created.await {
+                        return (n, Some(error));
+                    }
+                }
+                (500, None)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let reply = delete_own_account(&app, &token).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut made = 0;
+    for creator in creators {
+        let (n, error) = creator.await.unwrap();
+        let error = error.expect("refused once the account is gone");
+        assert_eq!(error.status(), 401, "{error}");
+        made += n;
+    }
+    assert!(made > 0, "the creators ran");
+    let db = mongo().await.database(&database);
+    for collection in ["conversations", "chats"] {
+        let left = db
+            .collection::<Document>(collection)
+            .count_documents(doc! { "account_id": &account })
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{collection} left of {made} created");
+    }
+}
+
 #[tokio::test]
 async fn a_forged_list_cursor_is_a_422_not_a_database_error() {
     use base64::Engine;
