@@ -186,12 +186,11 @@ pub async fn get_chat(
         }
         read => read?,
     };
-    let Some(mut read) = read.filter(|r| r.conversation().is_some()) else {
+    let Some(mut read) = read else {
         return Err(not_found_or_gone(store, account_id).await);
     };
     let newest = std::mem::take(&mut read.newest);
-    let head = read.conversation().ok_or(CHAT_NOT_FOUND)?;
-    let chat = &read.chat;
+    let (chat, head) = (&read.chat, &read.head);
     let end = match before {
         None => chat.message_count,
         Some(before) if (0..=chat.message_count).contains(&before) => before,

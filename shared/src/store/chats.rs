@@ -62,8 +62,8 @@ const WITH_CONVERSATION: &str = "conversation";
 #[derive(Debug)]
 pub struct ChatRead {
     pub chat: Chat,
-    /// Its live conversation (none while it is in the trash): at most one.
-    conversation: Vec<ConversationHead>,
+    /// Its live conversation's head.
+    pub head: ConversationHead,
     /// Its live direct branches, oldest first.
     pub branches: Vec<Chat>,
     /// With `Store::read_chat`'s `newest`: the newest messages stored in the chat itself
@@ -101,12 +101,6 @@ pub struct ConversationHead {
     pub active_branch_id: String,
     #[serde(default)]
     pub version: i64,
-}
-
-impl ChatRead {
-    pub fn conversation(&self) -> Option<&ConversationHead> {
-        self.conversation.first()
-    }
 }
 
 impl Chat {
@@ -159,13 +153,13 @@ impl Store {
             .await
     }
 
-    /// The caller's live chat with its conversation's head and its branches, in one command
-    /// read in `session` (a snapshot): one round trip where three reads would take two. With
-    /// `newest: Some((before, limit))` it also carries the newest `limit` messages stored in
-    /// the chat itself at positions before `before`, which are the whole page of a root chat
-    /// or a branch with enough messages of its own: get-chat then needs no second round trip.
-    /// (They come from an uncorrelated sub-pipeline, run once, on the messages index like any
-    /// page.)
+    /// The caller's live chat in a live conversation, with the conversation's head and the
+    /// chat's branches, in one command read in `session` (a snapshot): one round trip where
+    /// three reads would take two. With `newest: Some((before, limit))` it also carries the
+    /// newest `limit` messages stored in the chat itself at positions before `before`, which
+    /// are the whole page of a root chat or a branch with enough messages of its own: get-chat
+    /// then needs no second round trip. (They come from an uncorrelated sub-pipeline, run
+    /// once, on the messages index like any page.)
     pub(crate) async fn read_chat(
         &self,
         session: &mut ClientSession,
@@ -222,10 +216,14 @@ impl Store {
         // every string as it goes), and its path to a raw array would link 0.1 MB more into
         // each zip; the page is copied as bytes.
         let found = cursor.current();
+        // A chat whose conversation is in the trash is not live either.
+        let Some(head) = decode_each(found.get_array("conversation")?)?.pop() else {
+            return Ok(None);
+        };
         let chat = found.get_document("chat")?;
         Ok(Some(ChatRead {
             chat: mongodb::bson::deserialize_from_slice(chat.as_bytes())?,
-            conversation: decode_each(found.get_array("conversation")?)?,
+            head,
             branches: decode_each(found.get_array("branches")?)?,
             newest: match found.get("newest")?.and_then(|v| v.as_array()) {
                 Some(newest) => newest.to_owned(),
