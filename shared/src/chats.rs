@@ -118,10 +118,9 @@ pub async fn create_chat(
         Vec::new(),
         0,
     );
-    let root = chat.chat_id.clone();
     let (chat, conversation, answer) = (&chat, &conversation, &view);
     store
-        .transaction(&root, |session| async move {
+        .transaction(account_id, |session| async move {
             let mut session = session.lock().await;
             store.insert_chat(&mut session, chat).await?;
             store
@@ -584,7 +583,7 @@ pub async fn restore_chat(
     chat_id: &str,
 ) -> Result<ConversationView, ApiError> {
     let restored = store
-        .transaction(chat_id, |session| async move {
+        .transaction(account_id, |session| async move {
             let mut session = session.lock().await;
             let Some(conversation) = store
                 .set_trash(&mut session, account_id, chat_id, None)

@@ -162,13 +162,9 @@ pub async fn import_chats(
             branch_count: one.conversation.branch_count,
         })
         .collect();
-    let turn = views
-        .first()
-        .map_or("import", |v| v.chat_id.as_str())
-        .to_owned();
     let (imported_ref, views_ref) = (&imported, &views);
     store
-        .transaction(&turn, |session| async move {
+        .transaction(account_id, |session| async move {
             let mut session = session.lock().await;
             for one in imported_ref {
                 store

@@ -706,7 +706,7 @@ pub async fn fork_chat(
     let (root_ref, conversation_ref, copies_ref, answer_ref) =
         (&root, &conversation, &copies, &answer);
     store
-        .transaction(&new_id, |session| async move {
+        .transaction(account_id, |session| async move {
             let mut session = session.lock().await;
             store.insert_chat(&mut session, root_ref).await?;
             store

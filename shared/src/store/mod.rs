@@ -178,10 +178,13 @@ impl Store {
     }
 
     /// Runs `work` in a transaction (snapshot reads, durable commit) and commits when it
-    /// answers `Ok(Ok(_))` (the work locks the `Session` it is given for its reads and writes); `Ok(Err(_))` aborts and is handed back as an outcome. Within this
-    /// process, transactions on one conversation (`turn`) take turns; a write conflict with
-    /// another process is retried, at most `MAX_CONFLICT_RETRIES` times with jittered backoff,
-    /// without holding the turn while it waits.
+    /// answers `Ok(Ok(_))` (the work locks the `Session` it is given for its reads and
+    /// writes); `Ok(Err(_))` aborts and is handed back as an outcome. Within this process,
+    /// transactions on one `turn` take turns: those on one conversation, and those that make
+    /// an account's conversations live (they all write the account's document, see
+    /// `hold_account`). A write conflict with another process is retried, at most
+    /// `MAX_CONFLICT_RETRIES` times with jittered backoff, without holding the turn while it
+    /// waits.
     ///
     /// A transaction still open when the request must be answered is aborted first (within a
     /// short bound): left to the driver's background clean-up, which a frozen Lambda sandbox

@@ -10,7 +10,7 @@
 //! process's CPU per request (what the client side takes from the cores mongod also needs).
 //!
 //! Run: `cargo run --release -p bench --bin throughput [seconds per phase, default 3]
-//! [scenario…]` with scenarios `append64`, `append1`, `get`, `designs` (default: all).
+//! [scenario…]` with scenarios `append64`, `append1`, `get`, `create`, `designs` (default: all).
 
 mod bare;
 
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bench::{Caller, percentile};
 use shared::Endpoint;
 use shared::lambda_http::http::header;
-use shared::requests::NewMessage;
+use shared::requests::{NewChat, NewMessage};
 
 use bare::{Bare, Design};
 
@@ -234,6 +234,27 @@ async fn main() -> Result<()> {
                         })
                     }),
                 ],
+            )
+            .await;
+        }
+    }
+
+    if wanted("create") {
+        for workers in [1usize, 16] {
+            let c = caller.clone();
+            compare(
+                &format!("create-chat, one account, {workers} workers"),
+                vec![side("service", move || {
+                    let c = c.clone();
+                    drive(workers, phase, move |_, _| {
+                        let c = c.clone();
+                        async move {
+                            let body = NewChat { name: "new".into() };
+                            let request = c.request(Endpoint::CreateChat, &[], Some(&body));
+                            service_call(&c, Endpoint::CreateChat, request).await
+                        }
+                    })
+                })],
             )
             .await;
         }
