@@ -59,7 +59,6 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Removes the account: from now on its tokens name no account.
     /// Inside a transaction that makes a conversation live (create, fork, import, restore):
     /// writes the account's document, so that the transaction conflicts with the account's
     /// removal and cannot commit after it. Whether the account is still there. (Nothing reads
@@ -80,6 +79,7 @@ impl Store {
         Ok(held.matched_count == 1)
     }
 
+    /// Removes the account: from now on its tokens name no account.
     pub async fn delete_user(&self, account_id: &str) -> Result<(), ApiError> {
         self.collection::<User>("users")
             .delete_one(doc! { "_id": account_id })

@@ -843,9 +843,7 @@ async fn no_conversation_becomes_live_for_an_account_removed_after_authenticatio
 #[tokio::test]
 async fn conversations_created_during_an_account_deletion_do_not_outlive_it() {
     let database = unique_database();
-    let mut config = shared::Config::new(mongodb_uri(), &database);
-    config.max_conversations = 100_000;
-    let app = app_with(config).await;
+    let app = app_with(shared::Config::new(mongodb_uri(), &database)).await;
     let (_, token) = user(&app).await;
     let account = account_of(&token);
     let creators: Vec<_> = (0..8)
