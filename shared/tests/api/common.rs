@@ -244,6 +244,17 @@ pub async fn mongo() -> mongodb::Client {
     mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap()
 }
 
+/// How many documents of `collection` in `database` match `filter`, asked of MongoDB itself.
+pub async fn stored(database: &str, collection: &str, filter: mongodb::bson::Document) -> u64 {
+    mongo()
+        .await
+        .database(database)
+        .collection::<mongodb::bson::Document>(collection)
+        .count_documents(filter)
+        .await
+        .unwrap()
+}
+
 /// Sets mongod's `failCommand` fail point for the connections of one app (by its `appName`).
 /// Needs a mongod started with test commands (`MONGO_TEST_COMMANDS=1 scripts/mongo.sh start`).
 pub async fn fail_point(app_name: &str, data: mongodb::bson::Document, times: i32) {

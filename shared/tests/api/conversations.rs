@@ -747,14 +747,9 @@ async fn deleting_an_account_removes_it_and_everything_in_it() {
 
     // The old token is refused at once; the data is gone from the database.
     assert_eq!(get_chat(&app, &token, &chat).await.status, 401);
-    let db = mongo().await.database(&database);
     let account = account_of(&token);
     for collection in ["conversations", "chats", "messages"] {
-        let left = db
-            .collection::<Document>(collection)
-            .count_documents(doc! { "account_id": &account })
-            .await
-            .unwrap();
+        let left = stored(&database, collection, doc! { "account_id": &account }).await;
         assert_eq!(left, 0, "{collection}");
     }
     // The username is free again, and its new owner sees nothing of the old account.
@@ -822,20 +817,18 @@ async fn no_conversation_becomes_live_for_an_account_removed_after_authenticatio
         let error = error.unwrap_or_else(|| panic!("{what} was stored"));
         assert_eq!(error.status(), 401, "{what}: {error}");
     }
-    let conversations = db.collection::<Document>("conversations");
-    let live = conversations
-        .count_documents(doc! { "account_id": &account, "trashed": false })
-        .await
-        .unwrap();
+    let live = doc! { "account_id": &account, "trashed": false };
     assert_eq!(
-        live, 1,
+        stored(&database, "conversations", live).await,
+        1,
         "only the source, which the removal's trash pass would take"
     );
-    let all = conversations
-        .count_documents(doc! { "account_id": &account })
-        .await
-        .unwrap();
-    assert_eq!(all, 2, "nothing was added");
+    let all = doc! { "account_id": &account };
+    assert_eq!(
+        stored(&database, "conversations", all).await,
+        2,
+        "nothing was added"
+    );
 }
 
 /// Requests that authenticated before their account was deleted and write during the
@@ -874,13 +867,8 @@ async fn conversations_created_during_an_account_deletion_do_not_outlive_it() {
         made += n;
     }
     assert!(made > 0, "the creators ran");
-    let db = mongo().await.database(&database);
     for collection in ["conversations", "chats"] {
-        let left = db
-            .collection::<Document>(collection)
-            .count_documents(doc! { "account_id": &account })
-            .await
-            .unwrap();
+        let left = stored(&database, collection, doc! { "account_id": &account }).await;
         assert_eq!(left, 0, "{collection} left of {made} created");
     }
 }

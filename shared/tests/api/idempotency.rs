@@ -1,7 +1,7 @@
 //! Safe retries: the same `Idempotency-Key` with the same request answers the first answer
 //! again and writes nothing more; with another request it is refused.
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use serde_json::{Value, json};
 use shared::Endpoint;
 
@@ -11,16 +11,6 @@ fn keyed(path: &str, body: Value, token: &str, key: &str) -> Call {
     post_json(path, body)
         .token(token)
         .header("idempotency-key".parse().unwrap(), key)
-}
-
-async fn stored(database: &str, collection: &str, filter: Document) -> u64 {
-    mongo()
-        .await
-        .database(database)
-        .collection::<Document>(collection)
-        .count_documents(filter)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
